@@ -1,0 +1,179 @@
+"""Peer benchmark: pgqueuer (the PyPI package, used through its public API) on PostgreSQL.
+
+What it measures
+    * enqueue/s: N no-op jobs put in with pgqueuer's batch enqueue (``Queries.enqueue`` with
+      lists: one ``INSERT ... SELECT unnest(...)`` statement per chunk), timed from the first
+      chunk until the last one is committed.
+    * drain/s: N jobs run by W worker processes, each running pgqueuer's own consumer
+      (``QueueManager.run(mode=drain)``) with a no-op async entrypoint, timed from the
+      moment the connected workers are released until the last worker's ``run`` returns.
+      pgqueuer treats a job as finished only once its buffered status-log flush has deleted
+      it from the queue table, so that flush is inside the timed window, just as the
+      raw-SQL floor's DELETE is.
+    * peak_rss_mb: sum of the W workers' peak RSS (see ``_common``).
+
+Being fair to pgqueuer
+    * A dedicated database (``bench_pgqueuer``). pgqueuer's schema is uninstalled and
+      installed again on every run, with pgqueuer's default (durable: logged tables)
+      durability, and ANALYZEd before draining (outside the timed window).
+    * The asyncpg driver (what pgqueuer's own benchmark defaults to) on the uvloop event
+      loop (which pgqueuer's benchmark also uses). ``driver="psycopg"`` selects its psycopg
+      driver instead.
+    * One ``QueueManager`` per worker process, one connection each, so W workers use W cores
+      as W ``pgq run`` processes would. No per-entrypoint or global concurrency limits, and
+      ``batch_size`` 100 (pgqueuer's default is 10); with 2 workers on a 2-core machine,
+      100 drained fastest among 10, 25, 50, 100 and 200, and matches the floor's LIMIT 100.
+    * The enqueue chunk (1000 jobs per statement) matches the floor's multi-row insert size.
+    * Jobs carry a small payload (``{"n": i}`` as bytes), like the floor's jsonb payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+try:
+    from . import _common
+except ImportError:  # run as a script, or loaded from its file path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _common
+
+from pgqueuer import AsyncpgDriver, PsycopgDriver, Queries, QueueManager
+from pgqueuer.models import Job
+from pgqueuer.ports.driver import Driver
+from pgqueuer.types import QueueExecutionMode
+
+SYSTEM = "pgqueuer"
+DATABASE = "bench_pgqueuer"
+ENTRYPOINT = "noop"
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_ENQUEUE_CHUNK = 1000
+DEFAULT_DRIVER = "asyncpg"
+
+
+async def _connect(dsn: str, driver: str) -> tuple[Driver, Callable[[], Awaitable[None]]]:
+    """Open one connection wrapped in the requested pgqueuer driver, plus its closer."""
+    if driver == "asyncpg":
+        import asyncpg
+
+        apg = await asyncpg.connect(dsn=dsn)
+        return AsyncpgDriver(apg), apg.close
+    if driver == "psycopg":
+        import psycopg
+
+        psy = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        return PsycopgDriver(psy), psy.close
+    raise ValueError(f"unknown driver {driver!r} (asyncpg or psycopg)")
+
+
+def _run_async(coro: Awaitable[Any]) -> Any:
+    """Run *coro* on uvloop when it is installed (as pgqueuer's benchmark does)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type]
+
+
+async def _prepare_and_enqueue(dsn: str, jobs: int, driver: str, chunk: int) -> float:
+    """Reinstall pgqueuer's schema, enqueue *jobs* no-op jobs; return enqueue seconds."""
+    conn, close = await _connect(dsn, driver)
+    try:
+        queries = Queries(conn)
+        await queries.uninstall()
+        await queries.install()
+        started = time.perf_counter()
+        for first in range(0, jobs, chunk):
+            n = min(chunk, jobs - first)
+            await queries.enqueue(
+                [ENTRYPOINT] * n,
+                [b'{"n": %d}' % i for i in range(first, first + n)],
+                [0] * n,
+            )
+        elapsed = time.perf_counter() - started
+        await conn.execute(f"ANALYZE {queries.qbe.settings.qualified.queue_table}")
+        return elapsed
+    finally:
+        await close()
+
+
+async def _drain_worker(dsn: str, driver: str, batch_size: int) -> None:
+    """One worker process: a pgqueuer QueueManager draining with a no-op entrypoint."""
+    conn, close = await _connect(dsn, driver)
+    ran = 0
+    try:
+        qm = QueueManager(Queries(conn))
+
+        @qm.entrypoint(ENTRYPOINT)
+        async def noop(job: Job) -> None:
+            nonlocal ran
+            ran += 1
+
+        _common.worker_ready_and_wait()
+        await qm.run(batch_size=batch_size, mode=QueueExecutionMode.drain)
+        finished = time.monotonic()
+    finally:
+        await close()
+    _common.worker_report(ran, finished)
+
+
+def _remaining(dsn: str) -> int:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
+    return int(row[0]) if row else -1
+
+
+def run(
+    dsn: str,
+    jobs: int,
+    workers: int,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    enqueue_chunk: int = DEFAULT_ENQUEUE_CHUNK,
+    driver: str = DEFAULT_DRIVER,
+) -> _common.PeerResult:
+    """Benchmark pgqueuer: enqueue *jobs* no-op jobs, drain them with *workers* processes."""
+    bench_dsn = _common.ensure_database(dsn, DATABASE)
+    enqueue_s: float = _run_async(_prepare_and_enqueue(bench_dsn, jobs, driver, enqueue_chunk))
+    opts = {"dsn": bench_dsn, "driver": driver, "batch_size": batch_size}
+    drain = _common.run_workers(__file__, [opts] * workers)
+    left = _remaining(bench_dsn)
+    if drain.jobs_run != jobs or left != 0:
+        raise RuntimeError(f"pgqueuer ran {drain.jobs_run} of {jobs} jobs, {left} left in queue")
+    return _common.result(SYSTEM, jobs, enqueue_s, drain)
+
+
+def _extra_args(parser: Any) -> None:
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--enqueue-chunk", type=int, default=DEFAULT_ENQUEUE_CHUNK)
+    parser.add_argument("--driver", choices=["asyncpg", "psycopg"], default=DEFAULT_DRIVER)
+
+
+def main() -> None:
+    import json
+
+    args = _common.parse_args((__doc__ or SYSTEM).splitlines()[0], extra=_extra_args)
+    if args.worker is not None:
+        opts = _common.worker_options(args.worker)
+        _run_async(_drain_worker(opts["dsn"], opts["driver"], int(opts["batch_size"])))
+        return
+    out = run(
+        args.dsn,
+        args.jobs,
+        args.workers,
+        batch_size=args.batch_size,
+        enqueue_chunk=args.enqueue_chunk,
+        driver=args.driver,
+    )
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The App: configuration, the task registry, enqueueing and results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar, overload
+
+from sqlalchemy import Connection
+
+from .config import Config, load_config
+from .context import Hook, Hooks, capture_current
+from .errors import UnknownTaskError
+from .serialization import dump_arguments
+from .store import FailedFilter, NewJob, Store, utcnow
+from .tasks import (
+    DEFAULT_QUEUE,
+    NO_RETRY,
+    JobResult,
+    JobStatus,
+    Retry,
+    Task,
+    TaskOptions,
+    check_priority,
+    check_queue_name,
+    to_run_at,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Call = tuple[Sequence[Any], Mapping[str, Any]]
+
+
+class App:
+    """A Stalwart application: where jobs are stored and which tasks exist.
+
+    The database URL comes from the argument, else ``$STALWART_DATABASE_URL``, else
+    ``stalwart.toml`` / ``[tool.stalwart]``, else ``sqlite:///stalwart.db``. Nothing
+    connects until the first enqueue or query.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        config: Config | str | None = None,
+        preserve_finished_jobs: bool | None = None,
+    ) -> None:
+        if isinstance(config, Config):
+            base = config
+        else:
+            base = load_config(
+                config,
+                overrides={
+                    "database_url": database_url,
+                    "preserve_finished_jobs": preserve_finished_jobs,
+                },
+            )
+        self.config = base
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.hooks = Hooks()
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+
+    # ---- the store, made on first use ----
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = Store.from_url(
+                        self.config.database_url,
+                        preserve_finished_jobs=self.config.preserve_finished_jobs,
+                    )
+        return self._store
+
+    def migrate(self) -> list[str]:
+        """Create or update Stalwart's tables; returns the versions applied."""
+        return self.store.migrate()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
+
+    # ---- tasks ----
+
+    @overload
+    def task(self, func: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue_name: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        retry: Retry | None = None,
+        discard_on: Iterable[type[BaseException]] = (),
+        on_crash: str = "retry",
+        max_crashes: int | None = None,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        func: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue_name: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        retry: Retry | None = None,
+        discard_on: Iterable[type[BaseException]] = (),
+        on_crash: str = "retry",
+        max_crashes: int | None = None,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task: ``@app.task`` or ``@app.task(queue_name=...)``."""
+        if on_crash not in ("retry", "fail"):
+            raise ValueError(f"on_crash must be 'retry' or 'fail', got {on_crash!r}")
+
+        def register(fn: Callable[P, R]) -> Task[P, R]:
+            options = TaskOptions(
+                name=name or f"{fn.__module__}.{fn.__qualname__}",
+                queue_name=check_queue_name(queue_name),
+                priority=check_priority(priority),
+                retry=retry or NO_RETRY,
+                discard_on=tuple(discard_on),
+                on_crash=on_crash,
+                max_crashes=max_crashes if max_crashes is not None else self.config.max_crashes,
+            )
+            existing = self.tasks.get(options.name)
+            if existing is not None and existing.func is not fn:
+                raise ValueError(
+                    f"task name {options.name!r} is already registered for "
+                    f"{existing.func.__module__}.{existing.func.__qualname__}; pass name="
+                )
+            task = Task(self, fn, options)
+            self.tasks[options.name] = task
+            return task
+
+        return register(func) if func is not None else register
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise UnknownTaskError(
+                f"no task named {name!r} is registered with this app (registered: {known})"
+            ) from None
+
+    def on_job_start(self, hook: Hook) -> Hook:
+        """Register ``hook(job)`` to run in the job's context before every attempt."""
+        self.hooks.on_job_start.append(hook)
+        return hook
+
+    def on_job_end(self, hook: Hook) -> Hook:
+        """Register ``hook(job)`` to run after every attempt: success, error or crash-retry."""
+        self.hooks.on_job_end.append(hook)
+        return hook
+
+    # ---- enqueueing ----
+
+    def enqueue(
+        self,
+        task: Task[Any, Any] | str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        connection: Connection | None = None,
+        run_after: timedelta | datetime | None = None,
+        priority: int | None = None,
+        queue_name: str | None = None,
+    ) -> JobResult:
+        """Store one job. With ``connection``, in the caller's transaction."""
+        t = self._resolve(task)
+        if run_after is not None or priority is not None or queue_name is not None:
+            t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
+        job = self._new_job(t, args, kwargs or {})
+        [job_id] = self.store.jobs_enqueue([job], conn=connection)
+        return self._enqueued_result(job_id, job)
+
+    def enqueue_many(
+        self,
+        task: Task[Any, Any] | str,
+        calls: Iterable[Call],
+        *,
+        connection: Connection | None = None,
+    ) -> list[JobResult]:
+        """Store many jobs of one task in multi-row inserts; returns them in order.
+
+        ``calls`` holds ``(args, kwargs)`` pairs. Every argument is checked before
+        anything is written: one bad argument stores nothing.
+        """
+        t = self._resolve(task)
+        jobs = [self._new_job(t, args, kwargs) for args, kwargs in calls]
+        ids = self.store.jobs_enqueue(jobs, conn=connection)
+        return [self._enqueued_result(i, j) for i, j in zip(ids, jobs, strict=True)]
+
+    def _resolve(self, task: Task[Any, Any] | str) -> Task[Any, Any]:
+        return self.get_task(task) if isinstance(task, str) else task
+
+    def _new_job(
+        self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> NewJob:
+        args_json, kwargs_json = dump_arguments(args, kwargs)
+        opts = task.options
+        return NewJob(
+            task_name=opts.name,
+            queue_name=opts.queue_name,
+            priority=opts.priority,
+            args=args_json,
+            kwargs=kwargs_json,
+            scheduled_at=opts.run_after or utcnow(),
+            context=capture_current(),
+        )
+
+    def _enqueued_result(self, job_id: int, job: NewJob) -> JobResult:
+        from .serialization import loads
+        from .tasks import _aware
+
+        now = utcnow()
+        return JobResult(
+            id=job_id,
+            status=JobStatus.SCHEDULED if job.scheduled_at > now else JobStatus.READY,
+            task_name=job.task_name,
+            args=loads(job.args),
+            kwargs=loads(job.kwargs),
+            queue_name=job.queue_name,
+            priority=job.priority,
+            enqueued_at=_aware(now),
+            scheduled_at=_aware(job.scheduled_at),
+            _app=self,
+        )
+
+    # ---- results and operations ----
+
+    def get_result(self, job_id: int) -> JobResult:
+        """The job as stored now; raises JobNotFound for an unknown id."""
+        return JobResult.from_row(self.store.job_get(job_id), app=self)
+
+    def pause_queue(self, queue_name: str) -> bool:
+        return self.store.queue_pause(check_queue_name(queue_name))
+
+    def resume_queue(self, queue_name: str) -> bool:
+        return self.store.queue_resume(check_queue_name(queue_name))
+
+    def paused_queues(self) -> set[str]:
+        return self.store.queues_paused()
+
+    def retry_failed(
+        self,
+        job_ids: Sequence[int] | None = None,
+        *,
+        task_name: str | None = None,
+        queue_name: str | None = None,
+        error_class: str | None = None,
+    ) -> int:
+        """Put failed jobs back in ready; returns how many. No filter: all failed jobs."""
+        return self.store.failed_retry(
+            FailedFilter(job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class)
+        )
+
+    def discard_failed(
+        self,
+        job_ids: Sequence[int] | None = None,
+        *,
+        task_name: str | None = None,
+        queue_name: str | None = None,
+        error_class: str | None = None,
+    ) -> int:
+        """Delete failed jobs for good; returns how many."""
+        return self.store.failed_discard(
+            FailedFilter(job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class)
+        )
+
+    def clear_finished_jobs(self, older_than: timedelta | None = None) -> int:
+        age = older_than if older_than is not None else timedelta(
+            seconds=self.config.clear_finished_jobs_after
+        )
+        return self.store.jobs_clear_finished(utcnow() - age)

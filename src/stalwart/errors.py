@@ -1,0 +1,49 @@
+"""Exceptions raised by Stalwart. Every one says what is wrong and where."""
+
+from __future__ import annotations
+
+
+class StalwartError(Exception):
+    """Base class of every error Stalwart raises on purpose."""
+
+
+class ConfigError(StalwartError):
+    """The configuration is invalid; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class SerializationError(StalwartError, TypeError):
+    """An argument or return value is not JSON."""
+
+
+class UnknownTaskError(StalwartError, LookupError):
+    """A job names a task that is not registered with the app."""
+
+
+class JobNotFound(StalwartError, LookupError):
+    """No job with that id exists (it never did, or it was discarded or cleared)."""
+
+
+class DatabaseUnavailable(StalwartError):
+    """The database could not be reached."""
+
+
+class ProcessExited(StalwartError):
+    """The process running the job exited before the job finished."""
+
+
+class ProcessPruned(StalwartError):
+    """The process running the job stopped heartbeating and was pruned."""
+
+
+class Snooze(Exception):  # noqa: N818 - a request, not an error
+    """Raise inside a task to run it again after ``seconds`` without counting an attempt."""
+
+    def __init__(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"Snooze seconds must be >= 0, got {seconds!r}")
+        self.seconds = float(seconds)
+        super().__init__(f"snoozed for {seconds} s")

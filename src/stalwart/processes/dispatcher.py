@@ -1,0 +1,73 @@
+"""The dispatcher: moves due scheduled jobs to ready, and keeps the tables trim."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DatabaseUnavailable
+from ..store import utcnow
+from .base import Actor
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("stalwart.dispatcher")
+
+# Finished jobs older than `clear_finished_jobs_after` are deleted this often.
+CLEAR_FINISHED_EVERY = 300.0
+
+
+class Dispatcher(Actor):
+    kind = "dispatcher"
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        polling_interval: float = 1.0,
+        batch_size: int = 500,
+        name: str | None = None,
+        supervisor_id: int | None = None,
+    ) -> None:
+        super().__init__(app, name=name, supervisor_id=supervisor_id)
+        self.polling_interval = polling_interval
+        self.batch_size = batch_size
+        self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY
+        self.dispatched = 0
+
+    def metadata(self) -> dict[str, Any]:
+        return {"polling_interval": self.polling_interval, "batch_size": self.batch_size}
+
+    def run(self) -> None:
+        self.register()
+        log.info("%s started: batch_size=%d", self.name, self.batch_size)
+        try:
+            while not self.stopping.is_set():
+                moved = self.dispatch_once()
+                if moved < self.batch_size:
+                    self.sleep(self.polling_interval)
+        finally:
+            self.deregister()
+
+    def dispatch_once(self) -> int:
+        try:
+            moved = self.store.scheduled_dispatch_due(self.batch_size)
+            self._maintain()
+        except DatabaseUnavailable as exc:
+            self.outage(exc)
+            return 0
+        self.recovered()
+        self.dispatched += moved
+        return moved
+
+    def _maintain(self) -> None:
+        if not self.app.config.preserve_finished_jobs or time.monotonic() < self._next_clear:
+            return
+        self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY
+        before = utcnow() - timedelta(seconds=self.app.config.clear_finished_jobs_after)
+        cleared = self.store.jobs_clear_finished(before)
+        if cleared:
+            log.info("%s: cleared %d finished job(s)", self.name, cleared)

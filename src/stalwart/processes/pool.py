@@ -1,0 +1,112 @@
+"""The worker's execution pool: N daemon threads, plus an event loop for async tasks.
+
+Capacity is counted in jobs, whichever kind: with ``threads = 5`` at most five jobs
+run at once, sync or async. Threads are daemons so that a job that ignores shutdown
+cannot keep the process alive past the shutdown timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..store import ClaimedJob
+
+log = logging.getLogger("stalwart.worker")
+
+SyncRunner = Callable[[ClaimedJob], None]
+AsyncRunner = Callable[[ClaimedJob], Coroutine[Any, Any, None]]
+
+
+class ExecutionPool:
+    def __init__(
+        self, threads: int, run_sync: SyncRunner, run_async: AsyncRunner, name: str
+    ) -> None:
+        self.size = threads
+        self._run_sync = run_sync
+        self._run_async = run_async
+        self._name = name
+        self._inbox: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._freed = threading.Condition(self._lock)
+        self._threads = [
+            threading.Thread(target=self._thread_main, name=f"{name}-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for t in self._threads:
+            t.start()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    # ---- capacity ----
+
+    def idle(self) -> int:
+        with self._lock:
+            return self.size - len(self._running)
+
+    def running(self) -> set[int]:
+        with self._lock:
+            return set(self._running)
+
+    def wait_for_slot(self, timeout: float) -> None:
+        with self._freed:
+            if len(self._running) >= self.size:
+                self._freed.wait(timeout)
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait until no job is running; False if some still are at the timeout."""
+        with self._freed:
+            return self._freed.wait_for(lambda: not self._running, timeout)
+
+    # ---- running ----
+
+    def submit(self, job: ClaimedJob, is_async: bool) -> None:
+        with self._lock:
+            self._running.add(job.id)
+        if is_async:
+            loop = self._event_loop()
+            loop.call_soon_threadsafe(self._start_async, job)
+        else:
+            self._inbox.put(job)
+
+    def _done(self, job_id: int) -> None:
+        with self._freed:
+            self._running.discard(job_id)
+            self._freed.notify_all()
+
+    def _thread_main(self) -> None:
+        while True:
+            job = self._inbox.get()
+            if job is None:
+                return
+            try:
+                self._run_sync(job)
+            except BaseException:  # the runner records errors; this is a last resort
+                log.exception("job %s escaped its runner", job.id)
+            finally:
+                self._done(job.id)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._loop_thread = threading.Thread(
+                    target=self._loop.run_forever, name=f"{self._name}-async", daemon=True
+                )
+                self._loop_thread.start()
+            return self._loop
+
+    def _start_async(self, job: ClaimedJob) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_async(job))
+        task.add_done_callback(lambda _t: self._done(job.id))
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._inbox.put(None)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)

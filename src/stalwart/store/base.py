@@ -1,0 +1,62 @@
+"""The store's foundation: engine, capabilities, transactions that survive contention."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from ..errors import DatabaseUnavailable
+from .capabilities import Capabilities, is_disconnect, is_retryable
+
+T = TypeVar("T")
+log = logging.getLogger("stalwart.store")
+
+
+def utcnow() -> datetime:
+    """Naive UTC: every timestamp column holds UTC without a zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class StoreBase:
+    # How often a transaction that hit a deadlock or a busy SQLite file is tried again.
+    max_retries = 8
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.caps = Capabilities.of(engine.dialect)
+
+    def run(self, body: Callable[[Connection], T]) -> T:
+        """Run ``body`` in one transaction; retry it on deadlocks and lock timeouts.
+
+        A lost connection raises DatabaseUnavailable (the pool is invalidated, so the
+        next call reconnects); the caller decides when to try again.
+        """
+        for attempt in range(self.max_retries + 1):
+            try:
+                with self.engine.begin() as conn:
+                    return body(conn)
+            except DBAPIError as exc:
+                if exc.connection_invalidated or is_disconnect(exc.orig):
+                    raise DatabaseUnavailable(
+                        f"database unavailable: {type(exc.orig).__name__}: "
+                        f"{str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ''}"
+                    ) from exc
+                if attempt < self.max_retries and is_retryable(exc.orig):
+                    # Jittered backoff so colliding transactions do not collide again.
+                    time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def using(self, conn: Connection | None, body: Callable[[Connection], T]) -> T:
+        """Run ``body`` in the caller's connection (their transaction), or in our own."""
+        if conn is None:
+            return self.run(body)
+        return body(conn)

@@ -1,0 +1,116 @@
+"""What a database can do, read once from its SQLAlchemy dialect.
+
+The rest of the store branches on these flags, never on a database's name. This module
+is the one place that knows which database is which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Dialect
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    # `SELECT ... FOR UPDATE SKIP LOCKED`: many claimers without waiting on each other.
+    skip_locked: bool
+    # LISTEN/NOTIFY wake-ups.
+    notify: bool
+    # `INSERT ... RETURNING` with rows in parameter order, for multi-row inserts.
+    insert_many_returning: bool
+    # One writer at a time (SQLite): writes take the lock up front with BEGIN IMMEDIATE.
+    single_writer: bool
+    # How `stalwart migrate` serializes concurrent runs.
+    lock_style: str  # "advisory_xact" | "get_lock" | "write_transaction"
+    # Whether DDL runs inside a transaction (rolled back as one on failure).
+    transactional_ddl: bool
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> Capabilities:
+        name = dialect.name
+        if name == "postgresql":
+            return cls(
+                skip_locked=True,
+                notify=dialect.driver == "psycopg",
+                insert_many_returning=True,
+                single_writer=False,
+                lock_style="advisory_xact",
+                transactional_ddl=True,
+            )
+        if name in ("mysql", "mariadb"):
+            return cls(
+                # MySQL 8+ and MariaDB 10.6+ have SKIP LOCKED; older ones are not supported.
+                skip_locked=True,
+                notify=False,
+                insert_many_returning=bool(
+                    dialect.insert_executemany_returning_sort_by_parameter_order
+                ),
+                single_writer=False,
+                lock_style="get_lock",
+                transactional_ddl=False,
+            )
+        if name == "sqlite":
+            return cls(
+                skip_locked=False,
+                notify=False,
+                insert_many_returning=bool(
+                    dialect.insert_executemany_returning_sort_by_parameter_order
+                ),
+                single_writer=True,
+                lock_style="write_transaction",
+                transactional_ddl=True,
+            )
+        raise ValueError(
+            f"database {name!r} is not supported; use sqlite, postgresql, mysql or mariadb"
+        )
+
+
+# SQLSTATEs and driver error codes that mean "try the transaction again".
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock n/a
+_RETRY_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
+# ... and those that mean "the server or the connection is gone".
+_DISCONNECT_MYSQL_CODES = {1053, 2002, 2003, 2006, 2013, 2055, 1927, 4031}
+
+
+def error_code(orig: BaseException | None) -> tuple[str | None, int | None]:
+    """(SQLSTATE, numeric driver code) of a DB-API exception, where it has them."""
+    if orig is None:
+        return None, None
+    sqlstate = getattr(orig, "sqlstate", None)
+    code: int | None = None
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        code = args[0]
+    return sqlstate, code
+
+
+def is_retryable(orig: BaseException | None) -> bool:
+    sqlstate, code = error_code(orig)
+    if sqlstate in _RETRY_SQLSTATES or code in _RETRY_MYSQL_CODES:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def is_disconnect(orig: BaseException | None) -> bool:
+    sqlstate, code = error_code(orig)
+    if sqlstate is not None and (sqlstate.startswith("08") or sqlstate.startswith("57P0")):
+        return True
+    if code in _DISCONNECT_MYSQL_CODES:
+        return True
+    text = str(orig).lower()
+    return any(
+        s in text
+        for s in (
+            "connection refused",
+            "server closed the connection",
+            "connection is closed",
+            "terminating connection",
+            "the database system is",
+            "lost connection",
+            "can't connect",
+            "connection timeout",
+            "unable to open database file",
+        )
+    )

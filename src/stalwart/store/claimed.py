@@ -1,0 +1,195 @@
+"""SQL of `stalwart_claimed_executions`: finishing, failing and releasing claimed jobs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, literal, select, update
+
+from . import schema as s
+from .base import StoreBase, utcnow
+from .records import Outcome
+
+c = s.claimed_executions
+j = s.jobs
+
+
+class ClaimedStore(StoreBase):
+    preserve_finished_jobs: bool = True
+
+    def claimed_complete(self, process_id: int | None, outcomes: Sequence[Outcome]) -> list[int]:
+        """Write a batch of finished attempts in one transaction.
+
+        Only jobs still claimed by ``process_id`` are written: if the process was pruned
+        meanwhile and the job handed to another, this late result is dropped (the ids
+        written are returned).
+        """
+        if not outcomes:
+            return []
+        return self.run(lambda conn: self._complete(conn, process_id, outcomes))
+
+    def _complete(
+        self, conn: Connection, process_id: int | None, outcomes: Sequence[Outcome]
+    ) -> list[int]:
+        ids = [o.job_id for o in outcomes]
+        owned_q = select(c.c.job_id).where(c.c.job_id.in_(ids), _owner_is(process_id))
+        if self.caps.skip_locked:
+            owned_q = owned_q.with_for_update()
+        owned = {int(i) for i in conn.execute(owned_q).scalars()}
+        mine = [o for o in outcomes if o.job_id in owned]
+        if not mine:
+            return []
+        successes = [o for o in mine if o.kind == "success"]
+        others = [o for o in mine if o.kind != "success"]
+        if successes:
+            self._write_successes(conn, successes)
+        if others:
+            self._write_failures(conn, others)
+        # Deleting a job (not preserving) cascades to its claimed row already.
+        conn.execute(delete(c).where(c.c.job_id.in_([o.job_id for o in mine])))
+        return [o.job_id for o in mine]
+
+    def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
+        if not self.preserve_finished_jobs:
+            conn.execute(delete(j).where(j.c.id.in_([o.job_id for o in done])))
+            return
+        conn.execute(
+            update(j)
+            .where(j.c.id == bindparam("b_id"))
+            .values(
+                finished_at=bindparam("b_finished"),
+                started_at=bindparam("b_started"),
+                result=bindparam("b_result"),
+                attempts=j.c.attempts + 1,
+            ),
+            [
+                {
+                    "b_id": o.job_id,
+                    "b_finished": o.finished_at,
+                    "b_started": o.started_at,
+                    "b_result": o.result,
+                }
+                for o in done
+            ],
+        )
+
+    def _write_failures(self, conn: Connection, outcomes: Sequence[Outcome]) -> None:
+        ids = [o.job_id for o in outcomes]
+        rows = conn.execute(
+            select(j.c.id, j.c.errors, j.c.queue_name, j.c.priority).where(j.c.id.in_(ids))
+        ).all()
+        current = {int(r.id): r for r in rows}
+        now = utcnow()
+        updates: list[dict[str, Any]] = []
+        ready: list[dict[str, Any]] = []
+        scheduled: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for o in outcomes:
+            row = current[o.job_id]
+            errors = json.loads(row.errors) if row.errors else []
+            if o.error is not None:
+                errors.append(o.error)
+            updates.append(
+                {
+                    "b_id": o.job_id,
+                    "b_errors": json.dumps(errors) if errors else None,
+                    "b_started": o.started_at,
+                    "b_inc": 1 if o.counts_attempt else 0,
+                }
+            )
+            execution = {
+                "job_id": o.job_id,
+                "queue_name": row.queue_name,
+                "priority": row.priority,
+                "created_at": now,
+            }
+            if o.retry_at is None:
+                error = o.error or {}
+                failed.append(
+                    {
+                        "job_id": o.job_id,
+                        "queue_name": row.queue_name,
+                        "error_class": str(error.get("class", "Error"))[:255],
+                        "error": json.dumps(error),
+                        "created_at": now,
+                    }
+                )
+            elif o.retry_at > now:
+                scheduled.append({**execution, "scheduled_at": o.retry_at})
+            else:
+                ready.append(execution)
+        conn.execute(
+            update(j)
+            .where(j.c.id == bindparam("b_id"))
+            .values(
+                errors=bindparam("b_errors"),
+                started_at=bindparam("b_started"),
+                attempts=j.c.attempts + bindparam("b_inc"),
+            ),
+            updates,
+        )
+        _insert_executions(conn, ready=ready, scheduled=scheduled, failed=failed)
+
+    def claimed_release(self, process_id: int | None, job_ids: Sequence[int] | None = None) -> int:
+        """Hand claimed jobs back to ready, as if never started (a graceful shutdown)."""
+        return self.run(lambda conn: self._release(conn, process_id, job_ids))
+
+    def _release(
+        self, conn: Connection, process_id: int | None, job_ids: Sequence[int] | None
+    ) -> int:
+        q = select(c.c.job_id).where(_owner_is(process_id))
+        if job_ids is not None:
+            q = q.where(c.c.job_id.in_(list(job_ids)))
+        ids = [int(i) for i in conn.execute(q).scalars()]
+        if ids:
+            requeue(conn, ids)
+            conn.execute(delete(c).where(c.c.job_id.in_(ids)))
+        return len(ids)
+
+    def claimed_by(self, process_id: int | None) -> list[int]:
+        q = select(c.c.job_id).where(_owner_is(process_id)).order_by(c.c.job_id)
+        return self.run(lambda conn: [int(i) for i in conn.execute(q).scalars()])
+
+
+def _owner_is(process_id: int | None) -> Any:
+    return c.c.process_id.is_(None) if process_id is None else c.c.process_id == process_id
+
+
+def requeue(conn: Connection, job_ids: Sequence[int], at: datetime | None = None) -> None:
+    """Put jobs back in ready (or scheduled, for a time ahead), with their queue and priority."""
+    now = utcnow()
+    ids = list(job_ids)
+    if at is not None and at > now:
+        conn.execute(
+            insert(s.scheduled_executions).from_select(
+                ["job_id", "queue_name", "priority", "scheduled_at", "created_at"],
+                select(j.c.id, j.c.queue_name, j.c.priority, literal(at, s.Timestamp), literal(now, s.Timestamp)).where(
+                    j.c.id.in_(ids)
+                ),
+            )
+        )
+        return
+    conn.execute(
+        insert(s.ready_executions).from_select(
+            ["job_id", "queue_name", "priority", "created_at"],
+            select(j.c.id, j.c.queue_name, j.c.priority, literal(now, s.Timestamp)).where(j.c.id.in_(ids)),
+        )
+    )
+
+
+def _insert_executions(
+    conn: Connection,
+    *,
+    ready: list[dict[str, Any]],
+    scheduled: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+) -> None:
+    if ready:
+        conn.execute(insert(s.ready_executions), ready)
+    if scheduled:
+        conn.execute(insert(s.scheduled_executions), scheduled)
+    if failed:
+        conn.execute(insert(s.failed_executions), failed)

@@ -1,0 +1,81 @@
+"""Engines configured for a job queue's access pattern on each database."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+from ..errors import ConfigError
+
+# SQLite waits this long for the write lock before giving up (then the store retries).
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Pick our drivers for plain URLs: psycopg 3 for PostgreSQL, PyMySQL for MySQL."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError([f"database_url: {url!r} is not a database URL ({exc})"]) from exc
+    driver = parsed.drivername
+    if driver in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if driver in ("mysql", "mariadb"):
+        return parsed.set(drivername="mysql+pymysql")
+    return parsed
+
+
+def make_engine(url: str | URL, **options: Any) -> Engine:
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, **options)
+    if backend in ("mysql", "mariadb"):
+        # Gap locks of REPEATABLE READ only add deadlocks to a queue's short transactions.
+        options.setdefault("isolation_level", "READ COMMITTED")
+        options.setdefault("pool_recycle", 3600)
+    if backend not in ("postgresql", "mysql", "mariadb"):
+        raise ConfigError(
+            [f"database_url: {backend!r} is not supported; use sqlite, postgresql or mysql"]
+        )
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 20)
+    return create_engine(parsed, **options)
+
+
+def _sqlite_engine(url: URL, **options: Any) -> Engine:
+    memory = url.database in (None, "", ":memory:")
+    if memory:
+        raise ConfigError(
+            [
+                "database_url: an in-memory SQLite database cannot be shared between a "
+                "worker and its clients; use a file, e.g. sqlite:///stalwart.db"
+            ]
+        )
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        **options,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        # Take transaction control from pysqlite so BEGIN IMMEDIATE below is what runs.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Take the write lock at the start: a deferred transaction that reads and then
+        # writes can fail with "database is locked" no busy timeout can cure.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,78 @@
+"""SQL of `stalwart_failed_executions`: retrying and discarding failed jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Select, delete, select
+
+from . import schema as s
+from .base import StoreBase
+from .claimed import requeue
+
+f = s.failed_executions
+
+
+@dataclass(frozen=True, slots=True)
+class FailedFilter:
+    """Which failed jobs an action applies to; every given field must match."""
+
+    job_ids: Sequence[int] | None = None
+    task_name: str | None = None
+    queue_name: str | None = None
+    error_class: str | None = None
+
+    def select(self) -> Select[tuple[int]]:
+        q = select(f.c.job_id)
+        if self.job_ids is not None:
+            q = q.where(f.c.job_id.in_(list(self.job_ids)))
+        if self.queue_name is not None:
+            q = q.where(f.c.queue_name == self.queue_name)
+        if self.error_class is not None:
+            q = q.where(f.c.error_class == self.error_class)
+        if self.task_name is not None:
+            q = q.join(s.jobs, s.jobs.c.id == f.c.job_id).where(
+                s.jobs.c.task_name == self.task_name
+            )
+        return q.order_by(f.c.job_id)
+
+
+class FailedStore(StoreBase):
+    # Failed jobs are acted on in batches of this size, each its own short transaction.
+    failed_batch_size = 500
+
+    def failed_retry(self, which: FailedFilter) -> int:
+        """Put matching failed jobs back in ready; their error history stays on the job."""
+        return self._each_batch(which, self._retry_batch)
+
+    def failed_discard(self, which: FailedFilter) -> int:
+        """Delete matching failed jobs for good."""
+        return self._each_batch(which, self._discard_batch)
+
+    def _each_batch(
+        self, which: FailedFilter, action: Callable[[Connection, list[int]], None]
+    ) -> int:
+        total = 0
+        while True:
+            q = which.select().limit(self.failed_batch_size)
+
+            def body(conn: Connection, q: Select[tuple[int]] = q) -> int:
+                ids = [int(i) for i in conn.execute(q).scalars()]
+                if ids:
+                    action(conn, ids)
+                return len(ids)
+
+            n = self.run(body)
+            total += n
+            if n < self.failed_batch_size:
+                return total
+
+    @staticmethod
+    def _retry_batch(conn: Connection, ids: list[int]) -> None:
+        conn.execute(delete(f).where(f.c.job_id.in_(ids)))
+        requeue(conn, ids)
+
+    @staticmethod
+    def _discard_batch(conn: Connection, ids: list[int]) -> None:
+        conn.execute(delete(s.jobs).where(s.jobs.c.id.in_(ids)))

@@ -1,0 +1,170 @@
+"""SQL of `stalwart_jobs`: enqueue, read, clear."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select
+
+from ..errors import JobNotFound
+from . import schema as s
+from .base import StoreBase, utcnow
+from .records import JobRow, NewJob
+
+# Rows per multi-row INSERT statement: big enough to amortize the round trip, small
+# enough to stay under every driver's parameter limit (SQLite: 32766).
+INSERT_CHUNK = 1000
+
+
+class JobsStore(StoreBase):
+    def jobs_enqueue(self, jobs: Sequence[NewJob], conn: Connection | None = None) -> list[int]:
+        """Insert jobs and their ready or scheduled executions; return their ids in order.
+
+        With ``conn``, the rows are written in the caller's transaction and commit or roll
+        back with it.
+        """
+        if not jobs:
+            return []
+        return self.using(conn, lambda c: self._insert_jobs(c, jobs))
+
+    def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob]) -> list[int]:
+        now = utcnow()
+        ids: list[int] = []
+        for start in range(0, len(jobs), INSERT_CHUNK):
+            chunk = jobs[start : start + INSERT_CHUNK]
+            ids.extend(self._insert_job_rows(conn, chunk, now))
+        ready: list[dict[str, Any]] = []
+        scheduled: list[dict[str, Any]] = []
+        for job_id, job in zip(ids, jobs, strict=True):
+            row = {
+                "job_id": job_id,
+                "queue_name": job.queue_name,
+                "priority": job.priority,
+                "created_at": now,
+            }
+            if job.scheduled_at > now:
+                row["scheduled_at"] = job.scheduled_at
+                scheduled.append(row)
+            else:
+                ready.append(row)
+        if ready:
+            conn.execute(insert(s.ready_executions), ready)
+        if scheduled:
+            conn.execute(insert(s.scheduled_executions), scheduled)
+        return ids
+
+    def _insert_job_rows(
+        self, conn: Connection, chunk: Sequence[NewJob], now: datetime
+    ) -> list[int]:
+        rows = [
+            {
+                "task_name": j.task_name,
+                "queue_name": j.queue_name,
+                "priority": j.priority,
+                "args": j.args,
+                "kwargs": j.kwargs,
+                "context": j.context,
+                "concurrency_key": j.concurrency_key,
+                "unique_key": j.unique_key,
+                "scheduled_at": j.scheduled_at,
+                "enqueued_at": now,
+                "attempts": 0,
+                "crashes": 0,
+            }
+            for j in chunk
+        ]
+        if len(rows) == 1:
+            result = conn.execute(insert(s.jobs), rows[0])
+            return [int(result.inserted_primary_key[0])]
+        if self.caps.insert_many_returning:
+            stmt = insert(s.jobs).returning(s.jobs.c.id, sort_by_parameter_order=True)
+            return [int(r[0]) for r in conn.execute(stmt, rows)]
+        # Without ordered RETURNING, one statement per row is the only exact mapping.
+        return [int(conn.execute(insert(s.jobs), r).inserted_primary_key[0]) for r in rows]
+
+    def job_get(self, job_id: int) -> JobRow:
+        row = self.run(lambda c: self._job_rows(c, [job_id]))
+        if not row:
+            raise JobNotFound(f"no job with id {job_id}")
+        return row[0]
+
+    def jobs_get(self, job_ids: Sequence[int]) -> list[JobRow]:
+        return self.run(lambda c: self._job_rows(c, job_ids))
+
+    def _job_rows(self, conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
+        j = s.jobs
+        claimed = s.claimed_executions
+        status = case(
+            (j.c.finished_at.is_not(None), literal("SUCCESSFUL")),
+            (claimed.c.job_id.is_not(None), literal("RUNNING")),
+            (s.ready_executions.c.job_id.is_not(None), literal("READY")),
+            (s.scheduled_executions.c.job_id.is_not(None), literal("SCHEDULED")),
+            (s.blocked_executions.c.job_id.is_not(None), literal("BLOCKED")),
+            (s.failed_executions.c.job_id.is_not(None), literal("FAILED")),
+            else_=literal("UNKNOWN"),
+        ).label("status")
+        joined = (
+            j.outerjoin(claimed, claimed.c.job_id == j.c.id)
+            .outerjoin(s.ready_executions, s.ready_executions.c.job_id == j.c.id)
+            .outerjoin(s.scheduled_executions, s.scheduled_executions.c.job_id == j.c.id)
+            .outerjoin(s.blocked_executions, s.blocked_executions.c.job_id == j.c.id)
+            .outerjoin(s.failed_executions, s.failed_executions.c.job_id == j.c.id)
+        )
+        started = func.coalesce(claimed.c.created_at, j.c.started_at).label("started_at_")
+        stmt = (
+            select(j, status, started)
+            .select_from(joined)
+            .where(j.c.id.in_(list(job_ids)))
+            .order_by(j.c.id)
+        )
+        out = []
+        for r in conn.execute(stmt).mappings():
+            out.append(
+                JobRow(
+                    id=int(r["id"]),
+                    status=str(r["status"]),
+                    task_name=r["task_name"],
+                    queue_name=r["queue_name"],
+                    priority=int(r["priority"]),
+                    args=r["args"],
+                    kwargs=r["kwargs"],
+                    context=r["context"],
+                    concurrency_key=r["concurrency_key"],
+                    unique_key=r["unique_key"],
+                    scheduled_at=r["scheduled_at"],
+                    enqueued_at=r["enqueued_at"],
+                    started_at=r["started_at_"],
+                    finished_at=r["finished_at"],
+                    attempts=int(r["attempts"]),
+                    crashes=int(r["crashes"]),
+                    errors=r["errors"],
+                    result=r["result"],
+                )
+            )
+        return out
+
+    def jobs_clear_finished(self, finished_before: datetime, batch_size: int = 1000) -> int:
+        """Delete finished jobs older than ``finished_before``, one short batch at a time."""
+        total = 0
+        while True:
+            deleted = self.run(lambda c: self._clear_batch(c, finished_before, batch_size))
+            total += deleted
+            if deleted < batch_size:
+                return total
+
+    def _clear_batch(self, conn: Connection, before: datetime, batch_size: int) -> int:
+        # Select ids first: MySQL cannot LIMIT a DELETE with a subquery on the same table.
+        ids = list(
+            conn.execute(
+                select(s.jobs.c.id)
+                .where(and_(s.jobs.c.finished_at.is_not(None), s.jobs.c.finished_at < before))
+                .order_by(s.jobs.c.finished_at)
+                .limit(batch_size)
+            ).scalars()
+        )
+        if not ids:
+            return 0
+        conn.execute(delete(s.jobs).where(s.jobs.c.id.in_(ids)))
+        return len(ids)

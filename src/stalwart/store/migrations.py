@@ -1,0 +1,127 @@
+"""Versioned migrations, applied by `stalwart migrate` (safe twice, safe concurrently).
+
+A fresh database gets the declared schema (``schema.metadata``) in one step and is
+stamped with every known version. An existing database gets the migrations it has not
+had, in order. Each later change to ``schema.py`` ships with a migration in
+``MIGRATIONS`` that takes a database at the previous version to the new one; the
+conformance suite checks both paths end in the same schema.
+
+Concurrent runs are serialized by a database lock (an advisory lock on PostgreSQL,
+GET_LOCK on MySQL/MariaDB, the write lock on SQLite) and each re-reads the applied
+versions under the lock, so the loser of a race finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, insert, select, text
+
+from .base import utcnow
+from .capabilities import Capabilities
+from .schema import Timestamp, metadata
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    description: str
+    upgrade: Callable[[Connection, Capabilities], None]
+
+
+def _baseline(conn: Connection, caps: Capabilities) -> None:
+    metadata.create_all(conn)
+
+
+# In order. A database created fresh is stamped with all of them.
+MIGRATIONS: list[Migration] = [
+    Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
+]
+
+_versions_meta = MetaData()
+schema_migrations = Table(
+    "stalwart_schema_migrations",
+    _versions_meta,
+    Column("version", String(32), primary_key=True),
+    Column("description", String(255), nullable=False),
+    Column("applied_at", Timestamp, nullable=False),
+)
+
+_LOCK_KEY = 0x5374616C  # "Stal"
+_LOCK_NAME = "stalwart_migrate"
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Bring the schema up to date; return the versions applied by this call."""
+    caps = Capabilities.of(engine.dialect)
+    with engine.connect() as conn, _migration_lock(conn, caps):
+        with conn.begin():
+            _versions_meta.create_all(conn)
+            if not _applied(conn):
+                # Fresh database: the declared schema at once, stamped with every version.
+                metadata.create_all(conn)
+                _stamp(conn, MIGRATIONS)
+                return [m.version for m in MIGRATIONS]
+        done = []
+        for m in MIGRATIONS:
+            with conn.begin():
+                # Re-read under the lock: a concurrent run may have applied it.
+                if m.version in _applied(conn):
+                    continue
+                m.upgrade(conn, caps)
+                _stamp(conn, [m])
+            done.append(m.version)
+        return done
+
+
+def _applied(conn: Connection) -> set[str]:
+    return set(conn.execute(select(schema_migrations.c.version)).scalars())
+
+
+def applied_versions(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        if not engine.dialect.has_table(conn, schema_migrations.name):
+            return []
+        return sorted(conn.execute(select(schema_migrations.c.version)).scalars())
+
+
+def pending_versions(engine: Engine) -> list[str]:
+    applied = set(applied_versions(engine))
+    return [m.version for m in MIGRATIONS if m.version not in applied]
+
+
+def _stamp(conn: Connection, migrations: list[Migration]) -> None:
+    now = utcnow()
+    conn.execute(
+        insert(schema_migrations),
+        [{"version": m.version, "description": m.description, "applied_at": now} for m in migrations],
+    )
+
+
+@contextmanager
+def _migration_lock(conn: Connection, caps: Capabilities) -> Iterator[None]:
+    if caps.lock_style == "advisory_xact":
+        # Session-level advisory lock: held across the several transactions below.
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+            conn.commit()
+    elif caps.lock_style == "get_lock":
+        got = conn.execute(text("SELECT GET_LOCK(:n, 600)"), {"n": _LOCK_NAME}).scalar()
+        conn.commit()
+        if got != 1:
+            raise TimeoutError("another `stalwart migrate` held the migration lock for 600 s")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": _LOCK_NAME})
+            conn.commit()
+    else:
+        # SQLite: every transaction of ours begins IMMEDIATE (engine.py), so each step
+        # holds the write lock; the version re-read under it makes racers no-ops.
+        yield

@@ -1,0 +1,93 @@
+"""SQL of `stalwart_processes`: registration, heartbeats, pruning the dead."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from . import schema as s
+from .base import StoreBase, utcnow
+
+pr = s.processes
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRow:
+    id: int
+    kind: str
+    name: str
+    pid: int
+    hostname: str
+    supervisor_id: int | None
+    metadata: dict[str, Any]
+    last_heartbeat_at: datetime
+    created_at: datetime
+
+
+class ProcessesStore(StoreBase):
+    def process_register(
+        self,
+        *,
+        kind: str,
+        name: str,
+        pid: int,
+        hostname: str,
+        supervisor_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        now = utcnow()
+        row = {
+            "kind": kind,
+            "name": name,
+            "pid": pid,
+            "hostname": hostname,
+            "supervisor_id": supervisor_id,
+            "metadata": json.dumps(metadata or {}),
+            "last_heartbeat_at": now,
+            "created_at": now,
+        }
+        return self.run(
+            lambda conn: int(conn.execute(insert(pr), row).inserted_primary_key[0])
+        )
+
+    def process_heartbeat(self, process_id: int) -> bool:
+        """Record a heartbeat; False if the row is gone (we were pruned as dead)."""
+        return self.run(
+            lambda conn: conn.execute(
+                update(pr).where(pr.c.id == process_id).values(last_heartbeat_at=utcnow())
+            ).rowcount
+            > 0
+        )
+
+    def process_deregister(self, process_id: int) -> None:
+        self.run(lambda conn: conn.execute(delete(pr).where(pr.c.id == process_id)))
+
+    def processes_list(self) -> list[ProcessRow]:
+        q = select(pr).order_by(pr.c.hostname, pr.c.id)
+        return self.run(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
+
+    def processes_stale(self, alive_threshold: timedelta) -> list[ProcessRow]:
+        cutoff = utcnow() - alive_threshold
+        q = select(pr).where(pr.c.last_heartbeat_at < cutoff).order_by(pr.c.id)
+        return self.run(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
+
+    def process_exists(self, conn: Connection, process_id: int) -> bool:
+        return conn.execute(select(pr.c.id).where(pr.c.id == process_id)).first() is not None
+
+
+def _row(r: Any) -> ProcessRow:
+    return ProcessRow(
+        id=int(r["id"]),
+        kind=r["kind"],
+        name=r["name"],
+        pid=int(r["pid"]),
+        hostname=r["hostname"],
+        supervisor_id=r["supervisor_id"],
+        metadata=json.loads(r["metadata"]) if r["metadata"] else {},
+        last_heartbeat_at=r["last_heartbeat_at"],
+        created_at=r["created_at"],
+    )

@@ -1,0 +1,86 @@
+"""Plain records passed between the store and the rest of Stalwart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    task_name: str
+    queue_name: str
+    priority: int
+    args: str  # JSON text
+    kwargs: str  # JSON text
+    scheduled_at: datetime
+    context: str | None = None
+    concurrency_key: str | None = None
+    unique_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """What a worker needs to run a job it has claimed."""
+
+    id: int
+    task_name: str
+    queue_name: str
+    priority: int
+    args: str
+    kwargs: str
+    context: str | None
+    attempts: int  # attempts before this one
+    enqueued_at: datetime
+    claimed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt of a claimed job ended; written by `claimed_complete`."""
+
+    job_id: int
+    started_at: datetime
+    finished_at: datetime
+    # "success" | "failure" | "snooze"
+    kind: str
+    result: str | None = None  # JSON text of the return value
+    error: dict[str, Any] | None = None  # class, message, traceback, at
+    # For failures and snoozes: when to run again; None for a final failure.
+    retry_at: datetime | None = None
+    # Snoozes do not count as an attempt.
+    counts_attempt: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: int
+    status: str
+    task_name: str
+    queue_name: str
+    priority: int
+    args: str
+    kwargs: str
+    context: str | None
+    concurrency_key: str | None
+    unique_key: str | None
+    scheduled_at: datetime
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    crashes: int
+    errors: str | None
+    result: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSelector:
+    """The queues a worker takes jobs from, in order: names, "*", or "prefix*"."""
+
+    patterns: tuple[str, ...] = ("*",)
+
+    @property
+    def is_all(self) -> bool:
+        return self.patterns == ("*",)

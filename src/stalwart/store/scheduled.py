@@ -1,0 +1,47 @@
+"""SQL of `stalwart_scheduled_executions`: moving due jobs to ready."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, literal, select
+
+from . import schema as s
+from .base import StoreBase, utcnow
+
+sch = s.scheduled_executions
+
+
+class ScheduledStore(StoreBase):
+    def scheduled_dispatch_due(self, batch_size: int, now: datetime | None = None) -> int:
+        """Move up to ``batch_size`` due scheduled jobs to ready; return how many moved."""
+        at = now or utcnow()
+        return self.run(lambda conn: self._dispatch(conn, at, batch_size))
+
+    def _dispatch(self, conn: Connection, now: datetime, batch_size: int) -> int:
+        q = (
+            select(sch.c.job_id)
+            .where(sch.c.scheduled_at <= now)
+            .order_by(sch.c.scheduled_at, sch.c.priority.desc(), sch.c.job_id)
+            .limit(batch_size)
+        )
+        if self.caps.skip_locked:
+            q = q.with_for_update(skip_locked=True)
+        ids = [int(i) for i in conn.execute(q).scalars()]
+        if not ids:
+            return 0
+        conn.execute(
+            insert(s.ready_executions).from_select(
+                ["job_id", "queue_name", "priority", "created_at"],
+                select(
+                    sch.c.job_id, sch.c.queue_name, sch.c.priority, literal(now, s.Timestamp)
+                ).where(sch.c.job_id.in_(ids)),
+            )
+        )
+        conn.execute(delete(sch).where(sch.c.job_id.in_(ids)))
+        return len(ids)
+
+    def scheduled_next_at(self) -> datetime | None:
+        """When the earliest scheduled job is due (to sleep exactly until then)."""
+        q = select(func.min(sch.c.scheduled_at))
+        return self.run(lambda conn: conn.execute(q).scalar())

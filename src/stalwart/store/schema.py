@@ -1,0 +1,212 @@
+"""The declared schema: eleven ``stalwart_`` tables, one per concept.
+
+The job lives in ``stalwart_jobs``; each execution state has a small table of its own
+so the hot tables (ready, claimed) stay small however many finished jobs are kept.
+Indexes are shaped after the queries that poll them (see the comments).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData()
+
+# Microsecond timestamps everywhere (MySQL's DATETIME defaults to whole seconds).
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
+JobId = BigInteger().with_variant(Integer(), "sqlite")
+# MEDIUMTEXT on MySQL: TEXT caps at 64 KiB, too small for arguments and tracebacks.
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def _job_fk() -> ForeignKey:
+    return ForeignKey("stalwart_jobs.id", ondelete="CASCADE")
+
+
+jobs = Table(
+    "stalwart_jobs",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("task_name", String(255), nullable=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False, default=0),
+    Column("args", LongText, nullable=False),
+    Column("kwargs", LongText, nullable=False),
+    Column("context", LongText, nullable=True),
+    Column("concurrency_key", String(255), nullable=True),
+    Column("unique_key", String(255), nullable=True),
+    Column("scheduled_at", Timestamp, nullable=False),
+    Column("enqueued_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("crashes", Integer, nullable=False, default=0),
+    Column("errors", LongText, nullable=True),
+    Column("result", LongText, nullable=True),
+    # Clearing finished jobs walks this index in batches.
+    Index("ix_stalwart_jobs_finished_at", "finished_at"),
+    Index("ix_stalwart_jobs_task_name_finished_at", "task_name", "finished_at"),
+    Index("ix_stalwart_jobs_unique_key", "unique_key"),
+)
+
+ready_executions = Table(
+    "stalwart_ready_executions",
+    metadata,
+    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+# The claim reads `WHERE queue_name = ? ORDER BY priority DESC, job_id` (one queue) or
+# `ORDER BY priority DESC, job_id` (all queues): both are walks of these indexes, with no
+# sort step (the DESC column makes it so on MySQL/MariaDB too).
+Index(
+    "ix_stalwart_ready_queue_priority_job",
+    ready_executions.c.queue_name,
+    ready_executions.c.priority.desc(),
+    ready_executions.c.job_id,
+)
+Index(
+    "ix_stalwart_ready_priority_job",
+    ready_executions.c.priority.desc(),
+    ready_executions.c.job_id,
+)
+
+scheduled_executions = Table(
+    "stalwart_scheduled_executions",
+    metadata,
+    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("scheduled_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+# The dispatcher reads `WHERE scheduled_at <= now ORDER BY scheduled_at, priority DESC, job_id`.
+Index(
+    "ix_stalwart_scheduled_dispatch",
+    scheduled_executions.c.scheduled_at,
+    scheduled_executions.c.priority.desc(),
+    scheduled_executions.c.job_id,
+)
+
+claimed_executions = Table(
+    "stalwart_claimed_executions",
+    metadata,
+    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("process_id", BigInteger, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_stalwart_claimed_process", "process_id", "job_id"),
+)
+
+blocked_executions = Table(
+    "stalwart_blocked_executions",
+    metadata,
+    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("concurrency_key", String(255), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_stalwart_blocked_expires", "expires_at", "concurrency_key"),
+)
+# Unblocking takes the next job of a key in priority, then FIFO order.
+Index(
+    "ix_stalwart_blocked_key_priority_job",
+    blocked_executions.c.concurrency_key,
+    blocked_executions.c.priority.desc(),
+    blocked_executions.c.job_id,
+)
+
+failed_executions = Table(
+    "stalwart_failed_executions",
+    metadata,
+    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("error_class", String(255), nullable=False),
+    Column("error", LongText, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_stalwart_failed_queue", "queue_name", "job_id"),
+    Index("ix_stalwart_failed_error_class", "error_class", "job_id"),
+)
+
+pauses = Table(
+    "stalwart_pauses",
+    metadata,
+    Column("queue_name", String(100), primary_key=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+processes = Table(
+    "stalwart_processes",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("supervisor_id", BigInteger, nullable=True),
+    Column("metadata", LongText, nullable=True),
+    Column("last_heartbeat_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("name", name="uq_stalwart_processes_name"),
+    Index("ix_stalwart_processes_heartbeat", "last_heartbeat_at"),
+    Index("ix_stalwart_processes_supervisor", "supervisor_id"),
+)
+
+semaphores = Table(
+    "stalwart_semaphores",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Integer, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_stalwart_semaphores_expires", "expires_at"),
+)
+
+recurring_tasks = Table(
+    "stalwart_recurring_tasks",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("schedule", String(255), nullable=False),
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    Column("task_name", String(255), nullable=True),
+    Column("command", LongText, nullable=True),
+    Column("args", LongText, nullable=False),
+    Column("kwargs", LongText, nullable=False),
+    Column("queue_name", String(100), nullable=True),
+    Column("priority", SmallInteger, nullable=True),
+    Column("missed", String(16), nullable=False, default="skip"),
+    Column("description", Text, nullable=True),
+    Column("static", Boolean, nullable=False, default=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+recurring_executions = Table(
+    "stalwart_recurring_executions",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("task_key", String(255), nullable=False),
+    Column("run_at", Timestamp, nullable=False),
+    Column("job_id", BigInteger, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    # Many schedulers may race to enqueue the same run; this makes only one win.
+    UniqueConstraint("task_key", "run_at", name="uq_stalwart_recurring_run"),
+)
+
+ALL_TABLES = [t.name for t in metadata.sorted_tables]
