@@ -24,7 +24,6 @@ from .tasks import (
     TaskOptions,
     check_priority,
     check_queue_name,
-    to_run_at,
 )
 
 P = ParamSpec("P")
@@ -103,7 +102,7 @@ class App:
         max_crashes: int | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
-    def task(
+    def task(  # type: ignore[misc]  # P and R are bound per overload
         self,
         func: Callable[P, R] | None = None,
         /,
@@ -260,7 +259,9 @@ class App:
     ) -> int:
         """Put failed jobs back in ready; returns how many. No filter: all failed jobs."""
         return self.store.failed_retry(
-            FailedFilter(job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class)
+            FailedFilter(
+                job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class
+            )
         )
 
     def discard_failed(
@@ -273,11 +274,15 @@ class App:
     ) -> int:
         """Delete failed jobs for good; returns how many."""
         return self.store.failed_discard(
-            FailedFilter(job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class)
+            FailedFilter(
+                job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class
+            )
         )
 
     def clear_finished_jobs(self, older_than: timedelta | None = None) -> int:
-        age = older_than if older_than is not None else timedelta(
-            seconds=self.config.clear_finished_jobs_after
+        age = (
+            older_than
+            if older_than is not None
+            else timedelta(seconds=self.config.clear_finished_jobs_after)
         )
         return self.store.jobs_clear_finished(utcnow() - age)

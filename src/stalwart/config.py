@@ -209,7 +209,10 @@ _RECURRING: dict[str, Callable[[Any], Any]] = {
 
 
 def _check_section(
-    raw: Mapping[str, Any], spec: Mapping[str, Callable[[Any], Any]], where: str, problems: list[str]
+    raw: Mapping[str, Any],
+    spec: Mapping[str, Callable[[Any], Any]],
+    where: str,
+    problems: list[str],
 ) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in raw.items():
@@ -330,11 +333,20 @@ def load_config(
     """Read the config file (explicit, $STALWART_CONFIG, ./stalwart.toml or
     ./pyproject.toml), apply `STALWART_*` variables and ``overrides``, validate."""
     env = os.environ if env is None else env
-    chosen = Path(path) if path else (Path(env["STALWART_CONFIG"]) if env.get("STALWART_CONFIG") else None)
+    chosen = (
+        Path(path)
+        if path
+        else (Path(env["STALWART_CONFIG"]) if env.get("STALWART_CONFIG") else None)
+    )
     file = chosen or find_config_file()
     raw: dict[str, Any] = read_config_file(file) if file else {}
     sources = [str(file)] if file else []
-    scalar_keys = {f.name for f in fields(Config)} - {"workers", "dispatchers", "recurring", "source"}
+    scalar_keys = {f.name for f in fields(Config)} - {
+        "workers",
+        "dispatchers",
+        "recurring",
+        "source",
+    }
     for key in sorted(scalar_keys):
         var = ENV_PREFIX + key.upper()
         if var in env:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
@@ -73,7 +74,7 @@ class CurrentAttributes(metaclass=_CurrentMeta):
 
     def __init_subclass__(cls, propagate: bool = True, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        names = [n for n in cls.__dict__.get("__annotations__", {}) if not n.startswith("_")]
+        names = [n for n in inspect.get_annotations(cls) if not n.startswith("_")]
         defaults = {}
         for name in names:
             defaults[name] = cls.__dict__.get(name)

@@ -39,7 +39,7 @@ class ProcessPruned(StalwartError):
     """The process running the job stopped heartbeating and was pruned."""
 
 
-class Snooze(Exception):  # noqa: N818 - a request, not an error
+class Snooze(Exception):
     """Raise inside a task to run it again after ``seconds`` without counting an attempt."""
 
     def __init__(self, seconds: float) -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from .context import JobInfo, run_async_inline, run_sync
-from .serialization import dumps, loads
+from .serialization import loads
 
 if TYPE_CHECKING:
     from .app import App
@@ -142,9 +142,7 @@ class Task(Generic[P, R]):
     runs the function here and now, in a fresh context like a worker would.
     """
 
-    def __init__(
-        self, app: App, func: Callable[P, R], options: TaskOptions
-    ) -> None:
+    def __init__(self, app: App, func: Callable[P, R], options: TaskOptions) -> None:
         self.app = app
         self.func = func
         self.options = options
@@ -197,10 +195,12 @@ class Task(Generic[P, R]):
         job = self._inline_job()
         if self.is_async:
             coro_fn: Any = self.func
-            return asyncio.run(
+            value: R = asyncio.run(
                 run_async_inline(coro_fn, list(args), dict(kwargs), job, None, self.app.hooks)
             )
-        return run_sync(self.func, list(args), dict(kwargs), job, None, self.app.hooks)
+            return value
+        result: R = run_sync(self.func, list(args), dict(kwargs), job, None, self.app.hooks)
+        return result
 
     async def acall(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         job = self._inline_job()
@@ -231,9 +231,7 @@ def to_run_at(run_after: timedelta | datetime) -> datetime:
         if run_after.tzinfo is not None:
             return run_after.astimezone(UTC).replace(tzinfo=None)
         return run_after
-    raise TypeError(
-        f"run_after must be a timedelta or a datetime, got {type(run_after).__name__}"
-    )
+    raise TypeError(f"run_after must be a timedelta or a datetime, got {type(run_after).__name__}")
 
 
 def _aware(dt: datetime | None) -> datetime | None:

@@ -119,11 +119,15 @@ class Worker(Actor):
         try:
             task = self.app.get_task(job.task_name)
             value = run_sync(
-                task.func, loads(job.args), loads(job.kwargs), self._job_info(job),
-                job.context, self.app.hooks,
+                task.func,
+                loads(job.args),
+                loads(job.kwargs),
+                self._job_info(job),
+                job.context,
+                self.app.hooks,
             )
             outcome = self._success(job, task, value, started)
-        except BaseException as exc:  # noqa: BLE001 - every failure is recorded on the job
+        except BaseException as exc:
             outcome = self._failure(job, exc, started)
         self.completer.push(outcome)
 
@@ -132,11 +136,15 @@ class Worker(Actor):
         try:
             task = self.app.get_task(job.task_name)
             value = await run_async_inline(
-                task.func, loads(job.args), loads(job.kwargs), self._job_info(job),
-                job.context, self.app.hooks,
+                task.func,
+                loads(job.args),
+                loads(job.kwargs),
+                self._job_info(job),
+                job.context,
+                self.app.hooks,
             )
             outcome = self._success(job, task, value, started)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             outcome = self._failure(job, exc, started)
         self.completer.push(outcome)
 
@@ -165,9 +173,9 @@ class Worker(Actor):
         attempt = job.attempts + 1
         task = self.app.tasks.get(job.task_name)
         retry_at = None
-        if task is not None and not isinstance(exc, (UnknownTaskError, SerializationError)):
-            if task.options.retry.should_retry(attempt, exc):
-                retry_at = now + timedelta(seconds=task.options.retry.delay(attempt))
+        retryable = task is not None and not isinstance(exc, (UnknownTaskError, SerializationError))
+        if task is not None and retryable and task.options.retry.should_retry(attempt, exc):
+            retry_at = now + timedelta(seconds=task.options.retry.delay(attempt))
         if retry_at is None:
             log.warning("job %s (%s) failed: %s", job.id, job.task_name, error["message"])
         return Outcome(
@@ -186,7 +194,9 @@ class Worker(Actor):
         if not pool.wait_empty(self.shutdown_timeout):
             log.warning(
                 "%s: %d job(s) still running after %.1f s; handing them back",
-                self.name, len(pool.running()), self.shutdown_timeout,
+                self.name,
+                len(pool.running()),
+                self.shutdown_timeout,
             )
         self.completer.stop_and_flush()
         unfinished = pool.running()
@@ -201,7 +211,9 @@ class Worker(Actor):
 def describe_error(exc: BaseException, at: str) -> dict[str, Any]:
     cls = type(exc)
     return {
-        "class": f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__,
+        "class": f"{cls.__module__}.{cls.__qualname__}"
+        if cls.__module__ != "builtins"
+        else cls.__qualname__,
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
         "at": at,
@@ -250,7 +262,10 @@ class Completer:
             wait = self._backoff.failed()
             log.warning(
                 "%s: could not record %d finished job(s): %s; trying again in %.1f s",
-                self.worker.name, len(self._pending), exc, wait,
+                self.worker.name,
+                len(self._pending),
+                exc,
+                wait,
             )
             time.sleep(wait)
             return
@@ -262,4 +277,3 @@ class Completer:
     def stop_and_flush(self, timeout: float = 60.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-

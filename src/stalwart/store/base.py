@@ -7,9 +7,9 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseUnavailable
@@ -17,6 +17,14 @@ from .capabilities import Capabilities, is_disconnect, is_retryable
 
 T = TypeVar("T")
 log = logging.getLogger("stalwart.store")
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row a single-row INSERT wrote."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database did not report the id of the inserted row")
+    return int(key[0])
 
 
 def utcnow() -> datetime:

@@ -166,16 +166,22 @@ def requeue(conn: Connection, job_ids: Sequence[int], at: datetime | None = None
         conn.execute(
             insert(s.scheduled_executions).from_select(
                 ["job_id", "queue_name", "priority", "scheduled_at", "created_at"],
-                select(j.c.id, j.c.queue_name, j.c.priority, literal(at, s.Timestamp), literal(now, s.Timestamp)).where(
-                    j.c.id.in_(ids)
-                ),
+                select(
+                    j.c.id,
+                    j.c.queue_name,
+                    j.c.priority,
+                    literal(at, s.Timestamp),
+                    literal(now, s.Timestamp),
+                ).where(j.c.id.in_(ids)),
             )
         )
         return
     conn.execute(
         insert(s.ready_executions).from_select(
             ["job_id", "queue_name", "priority", "created_at"],
-            select(j.c.id, j.c.queue_name, j.c.priority, literal(now, s.Timestamp)).where(j.c.id.in_(ids)),
+            select(j.c.id, j.c.queue_name, j.c.priority, literal(now, s.Timestamp)).where(
+                j.c.id.in_(ids)
+            ),
         )
     )
 

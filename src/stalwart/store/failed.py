@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Select, delete, select
 
@@ -23,7 +24,7 @@ class FailedFilter:
     queue_name: str | None = None
     error_class: str | None = None
 
-    def select(self) -> Select[tuple[int]]:
+    def select(self) -> Select[Any]:
         q = select(f.c.job_id)
         if self.job_ids is not None:
             q = q.where(f.c.job_id.in_(list(self.job_ids)))
@@ -57,7 +58,7 @@ class FailedStore(StoreBase):
         while True:
             q = which.select().limit(self.failed_batch_size)
 
-            def body(conn: Connection, q: Select[tuple[int]] = q) -> int:
+            def body(conn: Connection, q: Select[Any] = q) -> int:
                 ids = [int(i) for i in conn.execute(q).scalars()]
                 if ids:
                     action(conn, ids)

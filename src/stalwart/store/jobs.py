@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, literal, se
 
 from ..errors import JobNotFound
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase, inserted_id, utcnow
 from .records import JobRow, NewJob
 
 # Rows per multi-row INSERT statement: big enough to amortize the round trip, small
@@ -76,13 +76,12 @@ class JobsStore(StoreBase):
             for j in chunk
         ]
         if len(rows) == 1:
-            result = conn.execute(insert(s.jobs), rows[0])
-            return [int(result.inserted_primary_key[0])]
+            return [inserted_id(conn.execute(insert(s.jobs), rows[0]))]
         if self.caps.insert_many_returning:
             stmt = insert(s.jobs).returning(s.jobs.c.id, sort_by_parameter_order=True)
             return [int(r[0]) for r in conn.execute(stmt, rows)]
         # Without ordered RETURNING, one statement per row is the only exact mapping.
-        return [int(conn.execute(insert(s.jobs), r).inserted_primary_key[0]) for r in rows]
+        return [inserted_id(conn.execute(insert(s.jobs), r)) for r in rows]
 
     def job_get(self, job_id: int) -> JobRow:
         row = self.run(lambda c: self._job_rows(c, [job_id]))

@@ -96,7 +96,10 @@ def _stamp(conn: Connection, migrations: list[Migration]) -> None:
     now = utcnow()
     conn.execute(
         insert(schema_migrations),
-        [{"version": m.version, "description": m.description, "applied_at": now} for m in migrations],
+        [
+            {"version": m.version, "description": m.description, "applied_at": now}
+            for m in migrations
+        ],
     )
 
 

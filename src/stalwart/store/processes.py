@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase, inserted_id, utcnow
 
 pr = s.processes
 
@@ -50,17 +50,17 @@ class ProcessesStore(StoreBase):
             "last_heartbeat_at": now,
             "created_at": now,
         }
-        return self.run(
-            lambda conn: int(conn.execute(insert(pr), row).inserted_primary_key[0])
-        )
+        return self.run(lambda conn: inserted_id(conn.execute(insert(pr), row)))
 
     def process_heartbeat(self, process_id: int) -> bool:
         """Record a heartbeat; False if the row is gone (we were pruned as dead)."""
         return self.run(
-            lambda conn: conn.execute(
-                update(pr).where(pr.c.id == process_id).values(last_heartbeat_at=utcnow())
-            ).rowcount
-            > 0
+            lambda conn: (
+                conn.execute(
+                    update(pr).where(pr.c.id == process_id).values(last_heartbeat_at=utcnow())
+                ).rowcount
+                > 0
+            )
         )
 
     def process_deregister(self, process_id: int) -> None:

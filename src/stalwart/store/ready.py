@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, Select, delete, func, insert, select, true
+from sqlalchemy import ColumnElement, Connection, Select, delete, func, insert, select, true
 
 from . import schema as s
 from .base import StoreBase, utcnow
@@ -56,7 +56,7 @@ class ReadyStore(StoreBase):
 
     def _claim_select(
         self, where: ColumnElement[bool], limit: int, exclude: Sequence[int]
-    ) -> Select[tuple[int]]:
+    ) -> Select[Any]:
         stmt = (
             select(r.c.job_id).where(where).order_by(r.c.priority.desc(), r.c.job_id).limit(limit)
         )
@@ -73,9 +73,7 @@ class ReadyStore(StoreBase):
         return int(self.run(lambda c: c.execute(stmt).scalar_one()))
 
 
-def _queue_condition(
-    pattern: str, paused: set[str]
-) -> ColumnElement[bool] | None:
+def _queue_condition(pattern: str, paused: set[str]) -> ColumnElement[bool] | None:
     """The WHERE clause for one queue pattern; None when the queue is paused."""
     not_paused = r.c.queue_name.not_in(sorted(paused)) if paused else None
     if pattern == "*":
