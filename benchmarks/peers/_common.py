@@ -217,9 +217,7 @@ def run_workers(script: str, worker_opts: Sequence[dict[str, Any]]) -> DrainOutc
     )
 
 
-def result(
-    system: str, jobs: int, enqueue_s: float, drain: DrainOutcome
-) -> PeerResult:
+def result(system: str, jobs: int, enqueue_s: float, drain: DrainOutcome) -> PeerResult:
     return {
         "system": system,
         "jobs": jobs,

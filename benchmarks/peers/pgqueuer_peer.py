@@ -36,20 +36,19 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any
-
-try:
-    from . import _common
-except ImportError:  # run as a script, or loaded from its file path
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import _common
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from pgqueuer import AsyncpgDriver, PsycopgDriver, Queries, QueueManager
+from pgqueuer.domain.settings import db_settings
 from pgqueuer.models import Job
 from pgqueuer.ports.driver import Driver
 from pgqueuer.types import QueueExecutionMode
+
+# The shared helpers live next to this file; make them importable however it is loaded
+# (as a script, as ``benchmarks.peers.<name>``, or from its file path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common
 
 SYSTEM = "pgqueuer"
 DATABASE = "bench_pgqueuer"
@@ -58,11 +57,13 @@ DEFAULT_BATCH_SIZE = 400
 DEFAULT_ENQUEUE_CHUNK = 1000
 DEFAULT_DRIVER = "asyncpg"
 
+T = TypeVar("T")
+
 
 async def _connect(dsn: str, driver: str) -> tuple[Driver, Callable[[], Awaitable[None]]]:
     """Open one connection wrapped in the requested pgqueuer driver, plus its closer."""
     if driver == "asyncpg":
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         apg = await asyncpg.connect(dsn=dsn)
         return AsyncpgDriver(apg), apg.close
@@ -74,13 +75,13 @@ async def _connect(dsn: str, driver: str) -> tuple[Driver, Callable[[], Awaitabl
     raise ValueError(f"unknown driver {driver!r} (asyncpg or psycopg)")
 
 
-def _run_async(coro: Awaitable[Any]) -> Any:
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run *coro* on uvloop when it is installed (as pgqueuer's benchmark does)."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    return uvloop.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 async def _prepare_and_enqueue(dsn: str, jobs: int, driver: str, chunk: int) -> float:
@@ -129,7 +130,8 @@ def _remaining(dsn: str) -> int:
     import psycopg
 
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
+        table = db_settings().qualified.queue_table  # "pgqueuer" unless PGQUEUER_* env says
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else -1
 
 
@@ -144,7 +146,7 @@ def run(
 ) -> _common.PeerResult:
     """Benchmark pgqueuer: enqueue *jobs* no-op jobs, drain them with *workers* processes."""
     bench_dsn = _common.ensure_database(dsn, DATABASE)
-    enqueue_s: float = _run_async(_prepare_and_enqueue(bench_dsn, jobs, driver, enqueue_chunk))
+    enqueue_s = _run_async(_prepare_and_enqueue(bench_dsn, jobs, driver, enqueue_chunk))
     opts = {"dsn": bench_dsn, "driver": driver, "batch_size": batch_size}
     drain = _common.run_workers(__file__, [opts] * workers)
     left = _remaining(bench_dsn)

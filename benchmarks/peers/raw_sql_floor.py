@@ -28,14 +28,13 @@ import sys
 import time
 from typing import Any
 
-try:
-    from . import _common
-except ImportError:  # run as a script, or loaded from its file path
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import _common
-
 import psycopg
 from psycopg.types.json import Jsonb
+
+# The shared helpers live next to this file; make them importable however it is loaded
+# (as a script, as ``benchmarks.peers.<name>``, or from its file path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common
 
 SYSTEM = "raw-sql-floor"
 QUEUE = "default"

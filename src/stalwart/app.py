@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from .config import Config, load_config
 from .context import Hook, Hooks, capture_current
-from .errors import UnknownTaskError
+from .errors import SerializationError, UnknownTaskError
 from .serialization import dump_arguments
 from .store import FailedFilter, NewJob, Store, utcnow
 from .tasks import (
@@ -194,7 +194,12 @@ class App:
         anything is written: one bad argument stores nothing.
         """
         t = self._resolve(task)
-        jobs = [self._new_job(t, args, kwargs) for args, kwargs in calls]
+        jobs = []
+        for i, (args, kwargs) in enumerate(calls):
+            try:
+                jobs.append(self._new_job(t, args, kwargs))
+            except SerializationError as exc:
+                raise SerializationError(f"enqueue_many calls[{i}]: {exc}") from None
         ids = self.store.jobs_enqueue(jobs, conn=connection)
         return [self._enqueued_result(i, j) for i, j in zip(ids, jobs, strict=True)]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, delete, func, select
 
 from . import schema as s
-from .base import StoreBase
+from .base import StoreBase, utcnow
 
 # Status name -> execution table whose rows are the jobs in that status.
 _EXECUTION_TABLES: dict[str, Table] = {
@@ -51,14 +51,29 @@ class StatsStore(StoreBase):
         )
         return self.run(lambda conn: {str(k): int(v) for k, v in conn.execute(q).all()})
 
-    def jobs_pending_count(self) -> int:
-        """Jobs not yet finished nor failed: ready, scheduled, claimed or blocked."""
+    def jobs_pending_count(self, due_only: bool = False) -> int:
+        """Jobs not yet finished nor failed: ready, scheduled, claimed or blocked.
+
+        With ``due_only``, scheduled jobs count only once their time has come.
+        """
 
         def body(conn: Connection) -> int:
             total = 0
             for status in ("READY", "SCHEDULED", "RUNNING", "BLOCKED"):
                 t = _EXECUTION_TABLES[status]
-                total += int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                q = select(func.count()).select_from(t)
+                if due_only and status == "SCHEDULED":
+                    q = q.where(t.c.scheduled_at <= utcnow())
+                total += int(conn.execute(q).scalar_one())
             return total
 
         return self.run(body)
+
+    def tables_reset(self) -> None:
+        """Delete every row of every Stalwart table (for test suites)."""
+
+        def body(conn: Connection) -> None:
+            for table in reversed(s.metadata.sorted_tables):
+                conn.execute(delete(table))
+
+        self.run(body)

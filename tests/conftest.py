@@ -1,0 +1,63 @@
+"""One conformance suite, run against real SQLite, PostgreSQL and MariaDB.
+
+The server databases come from $STALWART_TEST_POSTGRES_URL and $STALWART_TEST_MYSQL_URL
+(defaults: the local servers, database `stalwart_test`). A server that cannot be
+reached is a failure, not a skip: `.ci/run` starts both before the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import stalwart
+from stalwart.config import Config
+from stalwart.store import Store
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "STALWART_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/stalwart_test"
+    ),
+    "mariadb": os.environ.get(
+        "STALWART_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/stalwart_test"
+    ),
+}
+BACKENDS = ["sqlite", "postgresql", "mariadb"]
+
+_migrated: set[str] = set()
+
+
+def database_url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'stalwart.db'}"
+    return SERVER_URLS[backend]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    url = database_url(backend, tmp_path)
+    store = Store.from_url(url)
+    try:
+        if url not in _migrated:
+            store.migrate()
+            _migrated.add(url)
+        store.tables_reset()
+    finally:
+        store.dispose()
+    yield url
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[stalwart.App]:
+    application = stalwart.App(config=Config(database_url=db_url, source="tests"))
+    yield application
+    application.close()

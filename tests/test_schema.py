@@ -1,0 +1,158 @@
+"""The migrated schema is the declared one, and `migrate` is safe twice and concurrently."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from stalwart.store import Store
+from stalwart.store.engine import make_engine, normalize_url
+from stalwart.store.migrations import MIGRATIONS, applied_versions
+from stalwart.store.schema import metadata
+
+from .conftest import SERVER_URLS
+
+
+def fresh_database_url(backend: str, tmp_path: Path, name: str) -> str:
+    """An empty database of its own, so migrations start from nothing."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / (name + '.db')}"
+    server = normalize_url(SERVER_URLS[backend])
+    admin = make_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def _shape(engine: Engine) -> dict[str, object]:
+    insp = inspect(engine)
+    shape: dict[str, object] = {}
+    for table in metadata.sorted_tables:
+        cols = {c["name"]: bool(c["nullable"]) for c in insp.get_columns(table.name)}
+        pk = tuple(insp.get_pk_constraint(table.name)["constrained_columns"])
+        uniques = {
+            u["name"]: tuple(u["column_names"]) for u in insp.get_unique_constraints(table.name)
+        }
+        indexes = {
+            i["name"]: tuple(c for c in i["column_names"] if c is not None)
+            for i in insp.get_indexes(table.name)
+            if i["name"] not in uniques and not i.get("duplicates_constraint")
+        }
+        fks = sorted(
+            (tuple(f["constrained_columns"]), f["referred_table"])
+            for f in insp.get_foreign_keys(table.name)
+        )
+        shape[table.name] = {
+            "columns": cols,
+            "pk": pk,
+            "unique": uniques,
+            "index": indexes,
+            "fk": fks,
+        }
+    return shape
+
+
+def _declared() -> dict[str, object]:
+    shape: dict[str, object] = {}
+    for table in metadata.sorted_tables:
+        cols = {c.name: bool(c.nullable) for c in table.columns}
+        pk = tuple(c.name for c in table.primary_key.columns)
+        uniques = {
+            str(u.name): tuple(c.name for c in u.columns)
+            for u in table.constraints
+            if u.__class__.__name__ == "UniqueConstraint"
+        }
+        indexes = {
+            str(i.name): tuple(
+                getattr(e, "name", None) or e.element.name  # type: ignore[union-attr]
+                for e in i.expressions
+            )
+            for i in table.indexes
+        }
+        fks = sorted(
+            (tuple(fk.parent.name for fk in c.elements), c.referred_table.name)
+            for c in table.foreign_key_constraints
+        )
+        shape[table.name] = {
+            "columns": cols,
+            "pk": pk,
+            "unique": uniques,
+            "index": indexes,
+            "fk": fks,
+        }
+    return shape
+
+
+def test_migrated_schema_equals_declared(backend: str, tmp_path: Path) -> None:
+    url = fresh_database_url(backend, tmp_path, "stalwart_schema_check")
+    store = Store.from_url(url)
+    try:
+        applied = store.migrate()
+        assert applied == [m.version for m in MIGRATIONS]
+        assert _shape(store.engine) == _declared()
+        assert len(metadata.tables) == 11
+        assert all(name.startswith("stalwart_") for name in metadata.tables)
+    finally:
+        store.dispose()
+
+
+def test_migrate_twice_is_a_no_op(backend: str, tmp_path: Path) -> None:
+    url = fresh_database_url(backend, tmp_path, "stalwart_migrate_twice")
+    store = Store.from_url(url)
+    try:
+        assert store.migrate() != []
+        assert store.migrate() == []
+        assert store.pending_migrations() == []
+        assert applied_versions(store.engine) == [m.version for m in MIGRATIONS]
+    finally:
+        store.dispose()
+
+
+def _migrate_in_child(
+    url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
+    store = Store.from_url(url)
+    barrier.wait()
+    try:
+        out.put(("ok", store.migrate()))
+    except Exception as exc:
+        out.put(("error", repr(exc)))
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("runs", [2])
+def test_concurrent_migrations_from_two_processes(backend: str, tmp_path: Path, runs: int) -> None:
+    url = fresh_database_url(backend, tmp_path, "stalwart_migrate_race")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(runs)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_migrate_in_child, args=(url, barrier, out)) for _ in range(runs)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert all(kind == "ok" for kind, _ in results), results
+    applied = sorted((r for _, r in results), key=len)
+    # Exactly one run applied the migrations; the other found nothing left to do.
+    assert applied[0] == []
+    assert applied[1] == [m.version for m in MIGRATIONS]
+    store = Store.from_url(url)
+    try:
+        assert _shape(store.engine) == _declared()
+    finally:
+        store.dispose()
+
+
+def test_database_url_driver_is_chosen_for_plain_urls() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("mysql://u@h/db").drivername == "mysql+pymysql"
+    assert normalize_url("mariadb://u@h/db").drivername == "mysql+pymysql"
+    assert make_url(str(normalize_url("sqlite:///x.db"))).drivername == "sqlite"
