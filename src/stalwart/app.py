@@ -22,6 +22,7 @@ from .tasks import (
     Retry,
     Task,
     TaskOptions,
+    aware,
     check_priority,
     check_queue_name,
 )
@@ -30,6 +31,37 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 Call = tuple[Sequence[Any], Mapping[str, Any]]
+
+
+class EnqueuedJobs(Sequence[JobResult]):
+    """The jobs `enqueue_many` stored, in order: ``ids``, or a `JobResult` per item.
+
+    Results are made when read, so enqueueing 100,000 jobs does not build 100,000
+    objects nobody looks at.
+    """
+
+    def __init__(
+        self, app: App, ids: list[int], jobs: list[NewJob], calls: list[Call], now: datetime
+    ) -> None:
+        self.ids = ids
+        self._app, self._jobs, self._calls, self._now = app, jobs, calls, now
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> JobResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[JobResult]: ...
+
+    def __getitem__(self, index: int | slice) -> JobResult | list[JobResult]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        args, kwargs = self._calls[index]
+        return self._app._enqueued_result(
+            self.ids[index], self._jobs[index], args, kwargs, self._now
+        )
 
 
 class App:
@@ -177,9 +209,9 @@ class App:
         t = self._resolve(task)
         if run_after is not None or priority is not None or queue_name is not None:
             t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
-        job = self._new_job(t, args, kwargs or {})
+        job = self._new_job(t, args, kwargs or {}, capture_current(), utcnow())
         [job_id] = self.store.jobs_enqueue([job], conn=connection)
-        return self._enqueued_result(job_id, job)
+        return self._enqueued_result(job_id, job, args, kwargs or {}, utcnow())
 
     def enqueue_many(
         self,
@@ -187,27 +219,34 @@ class App:
         calls: Iterable[Call],
         *,
         connection: Connection | None = None,
-    ) -> list[JobResult]:
+    ) -> EnqueuedJobs:
         """Store many jobs of one task in multi-row inserts; returns them in order.
 
         ``calls`` holds ``(args, kwargs)`` pairs. Every argument is checked before
         anything is written: one bad argument stores nothing.
         """
         t = self._resolve(task)
+        calls = list(calls)
+        context, now = capture_current(), utcnow()
         jobs = []
         for i, (args, kwargs) in enumerate(calls):
             try:
-                jobs.append(self._new_job(t, args, kwargs))
+                jobs.append(self._new_job(t, args, kwargs, context, now))
             except SerializationError as exc:
                 raise SerializationError(f"enqueue_many calls[{i}]: {exc}") from None
         ids = self.store.jobs_enqueue(jobs, conn=connection)
-        return [self._enqueued_result(i, j) for i, j in zip(ids, jobs, strict=True)]
+        return EnqueuedJobs(self, ids, jobs, calls, now)
 
     def _resolve(self, task: Task[Any, Any] | str) -> Task[Any, Any]:
         return self.get_task(task) if isinstance(task, str) else task
 
     def _new_job(
-        self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+        self,
+        task: Task[Any, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        context: str | None,
+        now: datetime,
     ) -> NewJob:
         args_json, kwargs_json = dump_arguments(args, kwargs)
         opts = task.options
@@ -217,25 +256,28 @@ class App:
             priority=opts.priority,
             args=args_json,
             kwargs=kwargs_json,
-            scheduled_at=opts.run_after or utcnow(),
-            context=capture_current(),
+            scheduled_at=opts.run_after or now,
+            context=context,
         )
 
-    def _enqueued_result(self, job_id: int, job: NewJob) -> JobResult:
-        from .serialization import loads
-        from .tasks import _aware
-
-        now = utcnow()
+    def _enqueued_result(
+        self,
+        job_id: int,
+        job: NewJob,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        now: datetime,
+    ) -> JobResult:
         return JobResult(
             id=job_id,
             status=JobStatus.SCHEDULED if job.scheduled_at > now else JobStatus.READY,
             task_name=job.task_name,
-            args=loads(job.args),
-            kwargs=loads(job.kwargs),
+            args=list(args),
+            kwargs=dict(kwargs),
             queue_name=job.queue_name,
             priority=job.priority,
-            enqueued_at=_aware(now),
-            scheduled_at=_aware(job.scheduled_at),
+            enqueued_at=aware(now),
+            scheduled_at=aware(job.scheduled_at),
             _app=self,
         )
 

@@ -45,17 +45,27 @@ def check_json(value: object, where: str) -> None:
             )
 
 
+_FLAT = frozenset((str, int, bool, type(None)))
+
+
 def dump_arguments(args: Sequence[object], kwargs: Mapping[str, object]) -> tuple[str, str]:
     """Check and encode a call's arguments as two JSON texts."""
     for i, value in enumerate(args):
-        check_json(value, f"argument args[{i}]")
+        # Most arguments are ids and strings: skip the walk for those.
+        if type(value) not in _FLAT:
+            check_json(value, f"argument args[{i}]")
     for key, value in kwargs.items():
-        check_json(value, f"argument {key!r}")
-    return dumps(list(args)), dumps(dict(kwargs))
+        if type(value) not in _FLAT:
+            check_json(value, f"argument {key!r}")
+    return (dumps(list(args)) if args else "[]"), (dumps(dict(kwargs)) if kwargs else "{}")
+
+
+# One encoder for all: json.dumps with options builds a new one on every call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def dumps(value: JSONValue) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _encode(value)
 
 
 def loads(text: str | None) -> JSONValue:

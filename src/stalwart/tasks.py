@@ -234,7 +234,7 @@ def to_run_at(run_after: timedelta | datetime) -> datetime:
     raise TypeError(f"run_after must be a timedelta or a datetime, got {type(run_after).__name__}")
 
 
-def _aware(dt: datetime | None) -> datetime | None:
+def aware(dt: datetime | None) -> datetime | None:
     return None if dt is None else dt.replace(tzinfo=UTC)
 
 
@@ -302,10 +302,10 @@ class JobResult:
             kwargs=loads(row.kwargs),
             queue_name=row.queue_name,
             priority=row.priority,
-            enqueued_at=_aware(row.enqueued_at),
-            scheduled_at=_aware(row.scheduled_at),
-            started_at=_aware(row.started_at),
-            finished_at=_aware(row.finished_at),
+            enqueued_at=aware(row.enqueued_at),
+            scheduled_at=aware(row.scheduled_at),
+            started_at=aware(row.started_at),
+            finished_at=aware(row.finished_at),
             attempts=row.attempts,
             crashes=row.crashes,
             errors=errors,

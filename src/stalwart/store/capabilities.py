@@ -25,6 +25,8 @@ class Capabilities:
     lock_style: str  # "advisory_xact" | "get_lock" | "write_transaction"
     # Whether DDL runs inside a transaction (rolled back as one on failure).
     transactional_ddl: bool
+    # COPY FROM STDIN for bulk enqueue, with ids drawn from the table's sequence.
+    copy_from: bool = False
 
     @classmethod
     def of(cls, dialect: Dialect) -> Capabilities:
@@ -37,6 +39,7 @@ class Capabilities:
                 single_writer=False,
                 lock_style="advisory_xact",
                 transactional_ddl=True,
+                copy_from=dialect.driver == "psycopg",
             )
         if name in ("mysql", "mariadb"):
             return cls(

@@ -48,7 +48,6 @@ class ClaimedStore(StoreBase):
             self._write_successes(conn, successes)
         if others:
             self._write_failures(conn, others)
-        # Deleting a job (not preserving) cascades to its claimed row already.
         conn.execute(delete(c).where(c.c.job_id.in_([o.job_id for o in mine])))
         return [o.job_id for o in mine]
 

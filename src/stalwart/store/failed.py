@@ -76,4 +76,5 @@ class FailedStore(StoreBase):
 
     @staticmethod
     def _discard_batch(conn: Connection, ids: list[int]) -> None:
+        conn.execute(delete(f).where(f.c.job_id.in_(ids)))
         conn.execute(delete(s.jobs).where(s.jobs.c.id.in_(ids)))

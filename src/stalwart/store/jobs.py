@@ -11,11 +11,29 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, literal, se
 from ..errors import JobNotFound
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
+from .capabilities import Capabilities
 from .records import JobRow, NewJob
 
 # Rows per multi-row INSERT statement: big enough to amortize the round trip, small
 # enough to stay under every driver's parameter limit (SQLite: 32766).
 INSERT_CHUNK = 1000
+# From this many jobs on, PostgreSQL gets them by COPY instead of INSERT.
+COPY_THRESHOLD = 100
+_JOB_COLUMNS = (
+    "id",
+    "task_name",
+    "queue_name",
+    "priority",
+    "args",
+    "kwargs",
+    "context",
+    "concurrency_key",
+    "unique_key",
+    "scheduled_at",
+    "enqueued_at",
+    "attempts",
+    "crashes",
+)
 
 
 class JobsStore(StoreBase):
@@ -31,6 +49,8 @@ class JobsStore(StoreBase):
 
     def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob]) -> list[int]:
         now = utcnow()
+        if len(jobs) >= COPY_THRESHOLD and Capabilities.of(conn.dialect).copy_from:
+            return _copy_jobs(conn, jobs, now)
         ids: list[int] = []
         for start in range(0, len(jobs), INSERT_CHUNK):
             chunk = jobs[start : start + INSERT_CHUNK]
@@ -167,3 +187,37 @@ class JobsStore(StoreBase):
             return 0
         conn.execute(delete(s.jobs).where(s.jobs.c.id.in_(ids)))
         return len(ids)
+
+
+def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+    """Bulk enqueue by COPY: ids drawn from the sequence first, then one COPY per table."""
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (s.jobs.name, len(jobs)),
+        )
+        ids = sorted(int(r[0]) for r in cur.fetchall())
+        columns = ", ".join(_JOB_COLUMNS)
+        with cur.copy(f"COPY {s.jobs.name} ({columns}) FROM STDIN") as copy:
+            for job_id, j in zip(ids, jobs, strict=True):
+                copy.write_row(
+                    (
+                        job_id, j.task_name, j.queue_name, j.priority, j.args, j.kwargs,
+                        j.context, j.concurrency_key, j.unique_key, j.scheduled_at, now, 0, 0,
+                    )
+                )
+        for table, due in ((s.ready_executions, True), (s.scheduled_executions, False)):
+            extra = "" if due else ", scheduled_at"
+            rows = [
+                (job_id, j.queue_name, j.priority, now) + (() if due else (j.scheduled_at,))
+                for job_id, j in zip(ids, jobs, strict=True)
+                if (j.scheduled_at <= now) == due
+            ]
+            if not rows:
+                continue
+            sql = f"COPY {table.name} (job_id, queue_name, priority, created_at{extra}) FROM STDIN"
+            with cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+    return ids

