@@ -23,10 +23,17 @@ AsyncRunner = Callable[[ClaimedJob], Coroutine[Any, Any, None]]
 
 
 class ExecutionPool:
+    """Runs up to ``threads`` jobs at once, with room for ``prefetch`` more waiting."""
+
     def __init__(
-        self, threads: int, run_sync: SyncRunner, run_async: AsyncRunner, name: str
+        self,
+        threads: int,
+        run_sync: SyncRunner,
+        run_async: AsyncRunner,
+        name: str,
+        prefetch: int = 0,
     ) -> None:
-        self.size = threads
+        self.size = threads + prefetch
         self._run_sync = run_sync
         self._run_async = run_async
         self._name = name
@@ -104,6 +111,20 @@ class ExecutionPool:
     def _start_async(self, job: ClaimedJob) -> None:
         task = asyncio.get_running_loop().create_task(self._run_async(job))
         task.add_done_callback(lambda _t: self._done(job.id))
+
+    def take_waiting(self) -> list[ClaimedJob]:
+        """Remove the jobs not started yet (to hand them back at shutdown)."""
+        taken = []
+        while True:
+            try:
+                job = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                taken.append(job)
+        for job in taken:
+            self._done(job.id)
+        return taken
 
     def shutdown(self) -> None:
         for _ in self._threads:

@@ -43,6 +43,7 @@ class Worker(Actor):
         *,
         queues: Sequence[str] = ("*",),
         threads: int = 5,
+        prefetch: int | None = None,
         polling_interval: float = 0.1,
         name: str | None = None,
         supervisor_id: int | None = None,
@@ -51,6 +52,8 @@ class Worker(Actor):
         super().__init__(app, name=name, supervisor_id=supervisor_id)
         self.queues = QueueSelector(tuple(queues))
         self.threads = threads
+        # Claimed jobs waiting for a thread: bigger claims, fewer transactions.
+        self.prefetch = threads if prefetch is None else prefetch
         self.polling_interval = polling_interval
         self.shutdown_timeout = (
             app.config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
@@ -62,7 +65,11 @@ class Worker(Actor):
         self.jobs_done = 0
 
     def metadata(self) -> dict[str, Any]:
-        return {"queues": list(self.queues.patterns), "threads": self.threads}
+        return {
+            "queues": list(self.queues.patterns),
+            "threads": self.threads,
+            "prefetch": self.prefetch,
+        }
 
     def stop(self) -> None:
         self.shutting_down.set()
@@ -72,7 +79,9 @@ class Worker(Actor):
 
     def run(self) -> None:
         self.register()
-        self.pool = ExecutionPool(self.threads, self._execute, self._execute_async, self.name)
+        self.pool = ExecutionPool(
+            self.threads, self._execute, self._execute_async, self.name, self.prefetch
+        )
         self.completer.start()
         log.info("%s started: queues=%s threads=%d", self.name, self.queues.patterns, self.threads)
         try:
@@ -191,6 +200,10 @@ class Worker(Actor):
 
     def _shutdown(self, pool: ExecutionPool) -> None:
         """Let running jobs finish up to the timeout; hand the rest back to ready."""
+        waiting = pool.take_waiting()
+        if waiting:
+            ids = [job.id for job in waiting]
+            self.retrying(lambda: self.store.claimed_release(self.process_id, ids))
         if not pool.wait_empty(self.shutdown_timeout):
             log.warning(
                 "%s: %d job(s) still running after %.1f s; handing them back",

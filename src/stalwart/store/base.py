@@ -39,8 +39,14 @@ class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.caps = Capabilities.of(engine.dialect)
+        # For work done in one statement: atomic on its own, so no BEGIN/COMMIT round trips.
+        self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    def run(self, body: Callable[[Connection], T]) -> T:
+    def run_statement(self, body: Callable[[Connection], T]) -> T:
+        """Like `run`, for a body that is a single statement (atomic by itself)."""
+        return self.run(body, engine=self.autocommit_engine)
+
+    def run(self, body: Callable[[Connection], T], engine: Engine | None = None) -> T:
         """Run ``body`` in one transaction; retry it on deadlocks and lock timeouts.
 
         A lost connection raises DatabaseUnavailable (the pool is invalidated, so the
@@ -48,7 +54,7 @@ class StoreBase:
         """
         for attempt in range(self.max_retries + 1):
             try:
-                with self.engine.begin() as conn:
+                with (engine or self.engine).begin() as conn:
                     return body(conn)
             except DBAPIError as exc:
                 if exc.connection_invalidated or is_disconnect(exc.orig):

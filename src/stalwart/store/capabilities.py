@@ -27,6 +27,14 @@ class Capabilities:
     transactional_ddl: bool
     # COPY FROM STDIN for bulk enqueue, with ids drawn from the table's sequence.
     copy_from: bool = False
+    # TRUNCATE empties a table at once (SQLite's plain DELETE does the same).
+    truncate: bool = False
+    # Per-table autovacuum settings (PostgreSQL storage parameters).
+    autovacuum: bool = False
+    # INSERT/DELETE ... RETURNING inside WITH: a claim or a completion in one statement.
+    writable_cte: bool = False
+    # DELETE ... RETURNING: release claims and learn which were ours in one statement.
+    delete_returning: bool = False
 
     @classmethod
     def of(cls, dialect: Dialect) -> Capabilities:
@@ -40,6 +48,10 @@ class Capabilities:
                 lock_style="advisory_xact",
                 transactional_ddl=True,
                 copy_from=dialect.driver == "psycopg",
+                truncate=True,
+                autovacuum=True,
+                writable_cte=True,
+                delete_returning=True,
             )
         if name in ("mysql", "mariadb"):
             return cls(
@@ -52,6 +64,8 @@ class Capabilities:
                 single_writer=False,
                 lock_style="get_lock",
                 transactional_ddl=False,
+                truncate=True,
+                delete_returning=bool(dialect.delete_returning),
             )
         if name == "sqlite":
             return cls(
@@ -63,6 +77,7 @@ class Capabilities:
                 single_writer=True,
                 lock_style="write_transaction",
                 transactional_ddl=True,
+                delete_returning=bool(dialect.delete_returning),
             )
         raise ValueError(
             f"database {name!r} is not supported; use sqlite, postgresql, mysql or mariadb"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, literal, select, text, update
 
 from . import schema as s
 from .base import StoreBase, utcnow
@@ -29,27 +29,65 @@ class ClaimedStore(StoreBase):
         """
         if not outcomes:
             return []
+        if self.caps.writable_cte and all(o.kind == "success" for o in outcomes):
+            return self.run_statement(
+                lambda conn: self._finish_one_statement(conn, process_id, outcomes)
+            )
         return self.run(lambda conn: self._complete(conn, process_id, outcomes))
 
     def _complete(
         self, conn: Connection, process_id: int | None, outcomes: Sequence[Outcome]
     ) -> list[int]:
-        ids = [o.job_id for o in outcomes]
-        owned_q = select(c.c.job_id).where(c.c.job_id.in_(ids), _owner_is(process_id))
-        if self.caps.skip_locked:
-            owned_q = owned_q.with_for_update()
-        owned = {int(i) for i in conn.execute(owned_q).scalars()}
+        owned = self._take_owned(conn, process_id, [o.job_id for o in outcomes])
         mine = [o for o in outcomes if o.job_id in owned]
-        if not mine:
-            return []
         successes = [o for o in mine if o.kind == "success"]
         others = [o for o in mine if o.kind != "success"]
         if successes:
             self._write_successes(conn, successes)
         if others:
             self._write_failures(conn, others)
-        conn.execute(delete(c).where(c.c.job_id.in_([o.job_id for o in mine])))
         return [o.job_id for o in mine]
+
+    def _take_owned(self, conn: Connection, process_id: int | None, ids: list[int]) -> set[int]:
+        """Delete the claimed rows of ``ids`` that ``process_id`` still holds; return them."""
+        where = c.c.job_id.in_(ids) & _owner_is(process_id)
+        if self.caps.delete_returning:
+            return {
+                int(i) for i in conn.execute(delete(c).where(where).returning(c.c.job_id)).scalars()
+            }
+        owned_q = select(c.c.job_id).where(where)
+        if self.caps.skip_locked:
+            owned_q = owned_q.with_for_update()
+        owned = {int(i) for i in conn.execute(owned_q).scalars()}
+        if owned:
+            conn.execute(delete(c).where(c.c.job_id.in_(owned)))
+        return owned
+
+    def _finish_one_statement(
+        self, conn: Connection, process_id: int | None, done: Sequence[Outcome]
+    ) -> list[int]:
+        """Release the claims and mark the jobs finished (or delete them): one round trip."""
+        owner = "process_id IS NULL" if process_id is None else "process_id = :pid"
+        taken = (
+            f"WITH done AS (DELETE FROM {c.name} WHERE job_id = ANY(:ids) AND {owner}"
+            " RETURNING job_id) "
+        )
+        params: dict[str, Any] = {"ids": [o.job_id for o in done], "pid": process_id}
+        if not self.preserve_finished_jobs:
+            sql = taken + f"DELETE FROM {j.name} WHERE id IN (SELECT job_id FROM done) RETURNING id"
+        else:
+            sql = taken + (
+                f"UPDATE {j.name} AS j SET finished_at = v.finished_at,"
+                " started_at = v.started_at, result = v.result, attempts = j.attempts + 1"
+                " FROM unnest(CAST(:ids AS bigint[]), CAST(:started AS timestamp[]),"
+                " CAST(:finished AS timestamp[]), CAST(:results AS text[]))"
+                " AS v(id, started_at, finished_at, result)"
+                " JOIN done ON done.job_id = v.id WHERE j.id = v.id RETURNING j.id"
+            )
+            params["started"] = [o.started_at for o in done]
+            params["finished"] = [o.finished_at for o in done]
+            params["results"] = [o.result for o in done]
+        return [int(i) for i in conn.execute(text(sql), params).scalars()]
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
         if not self.preserve_finished_jobs:

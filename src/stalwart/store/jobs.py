@@ -203,8 +203,19 @@ def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[
             for job_id, j in zip(ids, jobs, strict=True):
                 copy.write_row(
                     (
-                        job_id, j.task_name, j.queue_name, j.priority, j.args, j.kwargs,
-                        j.context, j.concurrency_key, j.unique_key, j.scheduled_at, now, 0, 0,
+                        job_id,
+                        j.task_name,
+                        j.queue_name,
+                        j.priority,
+                        j.args,
+                        j.kwargs,
+                        j.context,
+                        j.concurrency_key,
+                        j.unique_key,
+                        j.scheduled_at,
+                        now,
+                        0,
+                        0,
                     )
                 )
         for table, due in ((s.ready_executions, True), (s.scheduled_executions, False)):

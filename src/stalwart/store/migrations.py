@@ -33,6 +33,37 @@ class Migration:
 
 def _baseline(conn: Connection, caps: Capabilities) -> None:
     metadata.create_all(conn)
+    _tune_queue_tables(conn, caps)
+
+
+# The execution tables see a row inserted and deleted for every job: vacuum them after a
+# fixed number of dead rows, not a fraction of their (small, changing) size, and without
+# the cost-based pauses, so index scans of the claim do not wade through dead entries.
+QUEUE_TABLE_AUTOVACUUM = {
+    "autovacuum_vacuum_scale_factor": "0",
+    "autovacuum_vacuum_threshold": "1000",
+    "autovacuum_vacuum_insert_scale_factor": "0",
+    "autovacuum_vacuum_insert_threshold": "10000",
+    "autovacuum_analyze_scale_factor": "0",
+    "autovacuum_analyze_threshold": "5000",
+    "autovacuum_vacuum_cost_delay": "0",
+}
+QUEUE_TABLES = (
+    "stalwart_ready_executions",
+    "stalwart_claimed_executions",
+    "stalwart_scheduled_executions",
+    "stalwart_blocked_executions",
+    "stalwart_semaphores",
+    "stalwart_processes",
+)
+
+
+def _tune_queue_tables(conn: Connection, caps: Capabilities) -> None:
+    if not caps.autovacuum:
+        return
+    params = ", ".join(f"{k} = {v}" for k, v in QUEUE_TABLE_AUTOVACUUM.items())
+    for table in QUEUE_TABLES:
+        conn.execute(text(f"ALTER TABLE {table} SET ({params})"))
 
 
 # In order. A database created fresh is stamped with all of them.
@@ -62,6 +93,7 @@ def migrate(engine: Engine) -> list[str]:
             if not _applied(conn):
                 # Fresh database: the declared schema at once, stamped with every version.
                 metadata.create_all(conn)
+                _tune_queue_tables(conn, caps)
                 _stamp(conn, MIGRATIONS)
                 return [m.version for m in MIGRATIONS]
         done = []

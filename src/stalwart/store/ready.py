@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, delete, func, insert, select, true
+from sqlalchemy import (
+    Connection,
+    ColumnElement,
+    Row,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 
 from . import schema as s
 from .base import StoreBase, utcnow
 from .records import ClaimedJob, QueueSelector
 
 r = s.ready_executions
+j = s.jobs
+_JOB_FIELDS = (
+    j.c.id,
+    j.c.task_name,
+    j.c.queue_name,
+    j.c.priority,
+    j.c.args,
+    j.c.kwargs,
+    j.c.context,
+    j.c.attempts,
+    j.c.enqueued_at,
+)
 
 
 class ReadyStore(StoreBase):
@@ -22,49 +42,106 @@ class ReadyStore(StoreBase):
         """Claim up to ``limit`` ready jobs for ``process_id`` in one short transaction.
 
         Queues are taken in the order given, each in priority order (larger first), then
-        by id. Paused queues are skipped. With SKIP LOCKED, concurrent claimers pass over
-        each other's rows instead of waiting; on a single-writer database the transaction
-        holds the write lock from its start.
+        by id. Paused queues are skipped (checked inside the claim, so a pause takes
+        effect at once). With SKIP LOCKED, concurrent claimers pass over each other's
+        rows instead of waiting; on a single-writer database the transaction holds the
+        write lock from its start.
         """
         if limit <= 0:
             return []
-        return self.run(lambda c: self._claim(c, process_id, queues, limit))
+        claim = lambda c: self._claim(c, process_id, queues, limit)  # noqa: E731
+        if self.caps.writable_cte and len(queues.patterns) == 1:
+            return self.run_statement(claim)
+        return self.run(claim)
 
     def _claim(
         self, conn: Connection, process_id: int | None, queues: QueueSelector, limit: int
     ) -> list[ClaimedJob]:
-        paused = set(conn.execute(select(s.pauses.c.queue_name)).scalars())
-        ids: list[int] = []
+        now = utcnow()
+        claimed: list[ClaimedJob] = []
         for pattern in queues.patterns:
-            remaining = limit - len(ids)
+            remaining = limit - len(claimed)
             if remaining <= 0:
                 break
-            where = _queue_condition(pattern, paused)
-            if where is None:
-                continue
-            stmt = self._claim_select(where, remaining, exclude=ids)
-            ids.extend(int(i) for i in conn.execute(stmt).scalars())
-        if not ids:
+            where = _queue_condition(pattern)
+            if claimed:  # a row already taken by an earlier, overlapping pattern
+                where = where & r.c.job_id.not_in([c.id for c in claimed])
+            if self.caps.writable_cte:
+                rows = self._claim_one_statement(conn, where, remaining, process_id, now)
+            else:
+                rows = self._claim_statements(conn, where, remaining, process_id, now)
+            # Run in claim order: priority (larger first), then FIFO.
+            rows.sort(key=lambda row: (-row.priority, row.id))
+            claimed.extend(_claimed_job(row, now) for row in rows)
+        return claimed
+
+    def _claim_one_statement(
+        self,
+        conn: Connection,
+        where: ColumnElement[bool],
+        limit: int,
+        process_id: int | None,
+        now: datetime,
+    ) -> list[Row[Any]]:
+        """Pick, delete from ready, insert into claimed and read the jobs: one round trip."""
+        picked = (
+            select(r.c.job_id)
+            .where(where)
+            .order_by(r.c.priority.desc(), r.c.job_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("picked")
+        )
+        deleted = (
+            delete(r)
+            .where(r.c.job_id.in_(select(picked.c.job_id)))
+            .returning(r.c.job_id)
+            .cte("deleted")
+        )
+        inserted = (
+            insert(s.claimed_executions)
+            .from_select(
+                ["job_id", "process_id", "created_at"],
+                select(
+                    deleted.c.job_id,
+                    literal(process_id, s.claimed_executions.c.process_id.type),
+                    literal(now, s.Timestamp),
+                ),
+            )
+            .returning(s.claimed_executions.c.job_id)
+            .cte("inserted")
+        )
+        stmt = select(*_JOB_FIELDS).join(inserted, inserted.c.job_id == j.c.id)
+        return list(conn.execute(stmt).all())
+
+    def _claim_statements(
+        self,
+        conn: Connection,
+        where: ColumnElement[bool],
+        limit: int,
+        process_id: int | None,
+        now: datetime,
+    ) -> list[Row[Any]]:
+        """Pick (with the jobs' fields), insert into claimed, delete from ready."""
+        pick = (
+            select(*_JOB_FIELDS)
+            .select_from(r.join(j, j.c.id == r.c.job_id))
+            .where(where)
+            .order_by(r.c.priority.desc(), r.c.job_id)
+            .limit(limit)
+        )
+        if self.caps.skip_locked:
+            pick = pick.with_for_update(skip_locked=True)
+        rows = list(conn.execute(pick).all())
+        if not rows:
             return []
-        now = utcnow()
+        ids = [int(row.id) for row in rows]
         conn.execute(
             insert(s.claimed_executions),
             [{"job_id": i, "process_id": process_id, "created_at": now} for i in ids],
         )
         conn.execute(delete(r).where(r.c.job_id.in_(ids)))
-        return _load_claimed(conn, ids, now)
-
-    def _claim_select(
-        self, where: ColumnElement[bool], limit: int, exclude: Sequence[int]
-    ) -> Select[Any]:
-        stmt = (
-            select(r.c.job_id).where(where).order_by(r.c.priority.desc(), r.c.job_id).limit(limit)
-        )
-        if exclude:  # a row already taken by an earlier, overlapping pattern
-            stmt = stmt.where(r.c.job_id.not_in(list(exclude)))
-        if self.caps.skip_locked:
-            stmt = stmt.with_for_update(skip_locked=True)
-        return stmt
+        return rows
 
     def ready_count(self, queue_name: str | None = None) -> int:
         stmt = select(func.count()).select_from(r)
@@ -73,50 +150,26 @@ class ReadyStore(StoreBase):
         return int(self.run(lambda c: c.execute(stmt).scalar_one()))
 
 
-def _queue_condition(pattern: str, paused: set[str]) -> ColumnElement[bool] | None:
-    """The WHERE clause for one queue pattern; None when the queue is paused."""
-    not_paused = r.c.queue_name.not_in(sorted(paused)) if paused else None
+def _queue_condition(pattern: str) -> ColumnElement[bool]:
+    """The WHERE clause for one queue pattern, leaving out paused queues."""
+    not_paused = r.c.queue_name.not_in(select(s.pauses.c.queue_name))
     if pattern == "*":
-        return not_paused if not_paused is not None else true()
+        return not_paused
     if pattern.endswith("*"):
-        cond = r.c.queue_name.startswith(pattern[:-1], autoescape=True)
-        return cond if not_paused is None else cond & not_paused
-    if pattern in paused:
-        return None
-    return r.c.queue_name == pattern
+        return r.c.queue_name.startswith(pattern[:-1], autoescape=True) & not_paused
+    return (r.c.queue_name == pattern) & not_paused
 
 
-def _load_claimed(conn: Connection, ids: list[int], claimed_at: datetime) -> list[ClaimedJob]:
-    j = s.jobs
-    rows = conn.execute(
-        select(
-            j.c.id,
-            j.c.task_name,
-            j.c.queue_name,
-            j.c.priority,
-            j.c.args,
-            j.c.kwargs,
-            j.c.context,
-            j.c.attempts,
-            j.c.enqueued_at,
-        ).where(j.c.id.in_(ids))
-    ).all()
-    by_id = {int(row.id): row for row in rows}
-    out = []
-    for i in ids:  # keep claim order: queue order, then priority
-        row = by_id[i]
-        out.append(
-            ClaimedJob(
-                id=i,
-                task_name=row.task_name,
-                queue_name=row.queue_name,
-                priority=int(row.priority),
-                args=row.args,
-                kwargs=row.kwargs,
-                context=row.context,
-                attempts=int(row.attempts),
-                enqueued_at=row.enqueued_at,
-                claimed_at=claimed_at,
-            )
-        )
-    return out
+def _claimed_job(row: Row[Any], claimed_at: datetime) -> ClaimedJob:
+    return ClaimedJob(
+        id=int(row.id),
+        task_name=row.task_name,
+        queue_name=row.queue_name,
+        priority=int(row.priority),
+        args=row.args,
+        kwargs=row.kwargs,
+        context=row.context,
+        attempts=int(row.attempts),
+        enqueued_at=row.enqueued_at,
+        claimed_at=claimed_at,
+    )

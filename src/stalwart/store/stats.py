@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select, text
 
 from . import schema as s
 from .base import StoreBase, utcnow
@@ -74,6 +74,10 @@ class StatsStore(StoreBase):
 
         def body(conn: Connection) -> None:
             for table in reversed(s.metadata.sorted_tables):
-                conn.execute(delete(table))
+                # TRUNCATE leaves no dead rows behind for the next run to skip over.
+                if self.caps.truncate:
+                    conn.execute(text(f"TRUNCATE TABLE {table.name}"))
+                else:
+                    conn.execute(delete(table))
 
         self.run(body)
