@@ -55,10 +55,10 @@ def enqueue(url: str, jobs: int) -> float:
     return elapsed
 
 
-def run(dsn: str, jobs: int, workers: int, *, threads: int = 10) -> _common.PeerResult:
+def run(dsn: str, jobs: int, workers: int, *, threads: int = 10, prefetch: int = 200) -> _common.PeerResult:
     url = to_url(dsn)
     enqueue_s = enqueue(url, jobs)
-    drain = _common.run_workers(__file__, [{"url": url, "threads": threads}] * workers)
+    drain = _common.run_workers(__file__, [{"url": url, "threads": threads, "prefetch": prefetch}] * workers)
     app = make_app(url)
     left = app.store.jobs_pending_count()
     app.close()
@@ -67,15 +67,15 @@ def run(dsn: str, jobs: int, workers: int, *, threads: int = 10) -> _common.Peer
     return _common.result(SYSTEM, jobs, enqueue_s, drain)
 
 
-def _drain_worker(url: str, threads: int) -> None:
+def _drain_worker(url: str, threads: int, prefetch: int) -> None:
     app = make_app(url)
     app.store.jobs_pending_count()  # connect before the clock starts
-    worker = Worker(app, threads=threads, polling_interval=0.01)
+    worker = Worker(app, threads=threads, prefetch=prefetch, polling_interval=0.01)
     _common.worker_ready_and_wait()
     runner = threading.Thread(target=worker.run, daemon=True)
     runner.start()
-    while app.store.jobs_pending_count() > 0:
-        time.sleep(0.005)
+    while app.store.jobs_any_pending():
+        time.sleep(0.02)
     finished = time.monotonic()
     worker.stop()
     runner.join()
@@ -89,7 +89,7 @@ def main() -> None:
     args = _common.parse_args((__doc__ or SYSTEM).splitlines()[0], extra=extra)
     if args.worker is not None:
         opts = _common.worker_options(args.worker)
-        _drain_worker(opts["url"], int(opts["threads"]))
+        _drain_worker(opts["url"], int(opts["threads"]), int(opts["prefetch"]))
         return
     print(json.dumps(run(args.dsn, args.jobs, args.workers, threads=args.threads)))
 

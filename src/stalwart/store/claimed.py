@@ -76,17 +76,25 @@ class ClaimedStore(StoreBase):
         if not self.preserve_finished_jobs:
             sql = taken + f"DELETE FROM {j.name} WHERE id IN (SELECT job_id FROM done) RETURNING id"
         else:
+            # One JSON parameter, encoded in C, instead of arrays adapted value by value.
             sql = taken + (
                 f"UPDATE {j.name} AS j SET finished_at = v.finished_at,"
                 " started_at = v.started_at, result = v.result, attempts = j.attempts + 1"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:started AS timestamp[]),"
-                " CAST(:finished AS timestamp[]), CAST(:results AS text[]))"
-                " AS v(id, started_at, finished_at, result)"
+                " FROM json_to_recordset(CAST(:rows AS json))"
+                " AS v(id bigint, started_at timestamp, finished_at timestamp, result text)"
                 " JOIN done ON done.job_id = v.id WHERE j.id = v.id RETURNING j.id"
             )
-            params["started"] = [o.started_at for o in done]
-            params["finished"] = [o.finished_at for o in done]
-            params["results"] = [o.result for o in done]
+            params["rows"] = json.dumps(
+                [
+                    {
+                        "id": o.job_id,
+                        "started_at": o.started_at.isoformat(),
+                        "finished_at": o.finished_at.isoformat(),
+                        "result": o.result,
+                    }
+                    for o in done
+                ]
+            )
         return [int(i) for i in conn.execute(text(sql), params).scalars()]
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:

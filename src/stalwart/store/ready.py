@@ -66,12 +66,11 @@ class ReadyStore(StoreBase):
             where = _queue_condition(pattern)
             if claimed:  # a row already taken by an earlier, overlapping pattern
                 where = where & r.c.job_id.not_in([c.id for c in claimed])
+            # Rows come in claim order: priority (larger first), then FIFO.
             if self.caps.writable_cte:
                 rows = self._claim_one_statement(conn, where, remaining, process_id, now)
             else:
                 rows = self._claim_statements(conn, where, remaining, process_id, now)
-            # Run in claim order: priority (larger first), then FIFO.
-            rows.sort(key=lambda row: (-row.priority, row.id))
             claimed.extend(_claimed_job(row, now) for row in rows)
         return claimed
 
@@ -111,7 +110,11 @@ class ReadyStore(StoreBase):
             .returning(s.claimed_executions.c.job_id)
             .cte("inserted")
         )
-        stmt = select(*_JOB_FIELDS).join(inserted, inserted.c.job_id == j.c.id)
+        stmt = (
+            select(*_JOB_FIELDS)
+            .join(inserted, inserted.c.job_id == j.c.id)
+            .order_by(j.c.priority.desc(), j.c.id)
+        )
         return list(conn.execute(stmt).all())
 
     def _claim_statements(

@@ -20,7 +20,7 @@ class NewJob:
     unique_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made by the hundred per claim, frozen init is slow
 class ClaimedJob:
     """What a worker needs to run a job it has claimed."""
 
@@ -36,7 +36,7 @@ class ClaimedJob:
     claimed_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """How one attempt of a claimed job ended; written by `claimed_complete`."""
 

@@ -69,6 +69,18 @@ class StatsStore(StoreBase):
 
         return self.run(body)
 
+    def jobs_any_pending(self) -> bool:
+        """Whether any job is ready, running, blocked or scheduled: cheap index probes."""
+
+        def body(conn: Connection) -> bool:
+            for status in ("READY", "RUNNING", "BLOCKED", "SCHEDULED"):
+                t = _EXECUTION_TABLES[status]
+                if conn.execute(select(t.c.job_id).limit(1)).first() is not None:
+                    return True
+            return False
+
+        return self.run(body)
+
     def tables_reset(self) -> None:
         """Delete every row of every Stalwart table (for test suites)."""
 
