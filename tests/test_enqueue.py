@@ -135,7 +135,7 @@ def test_enqueue_by_name_and_unknown_names(app: stalwart.App) -> None:
     def work(x: int) -> None: ...
 
     assert app.get_result(app.enqueue("named", (3,)).id).args == [3]
-    with pytest.raises(stalwart.UnknownTaskError, match="'nope'.*registered: named"):
+    with pytest.raises(stalwart.UnknownTaskError, match=r"'nope'.*registered: named"):
         app.enqueue("nope")
 
 

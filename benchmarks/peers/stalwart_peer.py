@@ -16,11 +16,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common  # noqa: E402
+import _common
 
-import stalwart  # noqa: E402
-from stalwart.config import Config  # noqa: E402
-from stalwart.processes import Worker  # noqa: E402
+import stalwart
+from stalwart.config import Config
+from stalwart.processes import Worker
 
 SYSTEM = "stalwart"
 
@@ -55,10 +55,14 @@ def enqueue(url: str, jobs: int) -> float:
     return elapsed
 
 
-def run(dsn: str, jobs: int, workers: int, *, threads: int = 10, prefetch: int = 200) -> _common.PeerResult:
+def run(
+    dsn: str, jobs: int, workers: int, *, threads: int = 10, prefetch: int = 200
+) -> _common.PeerResult:
     url = to_url(dsn)
     enqueue_s = enqueue(url, jobs)
-    drain = _common.run_workers(__file__, [{"url": url, "threads": threads, "prefetch": prefetch}] * workers)
+    drain = _common.run_workers(
+        __file__, [{"url": url, "threads": threads, "prefetch": prefetch}] * workers
+    )
     app = make_app(url)
     left = app.store.jobs_pending_count()
     app.close()

@@ -66,6 +66,10 @@ class Actor:
     def metadata(self) -> dict[str, Any]:
         return {}
 
+    def run(self) -> None:
+        """The actor's loop: returns once stopped."""
+        raise NotImplementedError
+
     def stop(self) -> None:
         """Ask the actor to finish: it stops taking work and returns from run()."""
         self.stopping.set()

@@ -47,6 +47,9 @@ class ExecutionPool:
         ]
         for t in self._threads:
             t.start()
+        # Once set, jobs taken from the inbox are set aside, not started.
+        self._closing = threading.Event()
+        self._set_aside: list[ClaimedJob] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
 
@@ -91,6 +94,10 @@ class ExecutionPool:
             job = self._inbox.get()
             if job is None:
                 return
+            if self._closing.is_set():
+                with self._lock:
+                    self._set_aside.append(job)
+                continue
             try:
                 self._run_sync(job)
             except BaseException:  # the runner records errors; this is a last resort
@@ -109,12 +116,22 @@ class ExecutionPool:
             return self._loop
 
     def _start_async(self, job: ClaimedJob) -> None:
+        if self._closing.is_set():
+            with self._lock:
+                self._set_aside.append(job)
+            return
         task = asyncio.get_running_loop().create_task(self._run_async(job))
         task.add_done_callback(lambda _t: self._done(job.id))
 
+    def stop_starting(self) -> None:
+        """Start no more jobs; those waiting stay claimed until `take_waiting`."""
+        self._closing.set()
+
     def take_waiting(self) -> list[ClaimedJob]:
         """Remove the jobs not started yet (to hand them back at shutdown)."""
-        taken = []
+        self._closing.set()
+        with self._lock:
+            taken, self._set_aside = self._set_aside, []
         while True:
             try:
                 job = self._inbox.get_nowait()

@@ -73,6 +73,8 @@ class Worker(Actor):
 
     def stop(self) -> None:
         self.shutting_down.set()
+        if self.pool is not None:
+            self.pool.stop_starting()
         super().stop()
 
     # ---- the claim loop ----

@@ -104,65 +104,13 @@ class JobsStore(StoreBase):
         return [inserted_id(conn.execute(insert(s.jobs), r)) for r in rows]
 
     def job_get(self, job_id: int) -> JobRow:
-        row = self.run(lambda c: self._job_rows(c, [job_id]))
+        row = self.run(lambda c: job_rows(c, [job_id]))
         if not row:
             raise JobNotFound(f"no job with id {job_id}")
         return row[0]
 
     def jobs_get(self, job_ids: Sequence[int]) -> list[JobRow]:
-        return self.run(lambda c: self._job_rows(c, job_ids))
-
-    def _job_rows(self, conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
-        j = s.jobs
-        claimed = s.claimed_executions
-        status = case(
-            (j.c.finished_at.is_not(None), literal("SUCCESSFUL")),
-            (claimed.c.job_id.is_not(None), literal("RUNNING")),
-            (s.ready_executions.c.job_id.is_not(None), literal("READY")),
-            (s.scheduled_executions.c.job_id.is_not(None), literal("SCHEDULED")),
-            (s.blocked_executions.c.job_id.is_not(None), literal("BLOCKED")),
-            (s.failed_executions.c.job_id.is_not(None), literal("FAILED")),
-            else_=literal("UNKNOWN"),
-        ).label("status")
-        joined = (
-            j.outerjoin(claimed, claimed.c.job_id == j.c.id)
-            .outerjoin(s.ready_executions, s.ready_executions.c.job_id == j.c.id)
-            .outerjoin(s.scheduled_executions, s.scheduled_executions.c.job_id == j.c.id)
-            .outerjoin(s.blocked_executions, s.blocked_executions.c.job_id == j.c.id)
-            .outerjoin(s.failed_executions, s.failed_executions.c.job_id == j.c.id)
-        )
-        started = func.coalesce(claimed.c.created_at, j.c.started_at).label("started_at_")
-        stmt = (
-            select(j, status, started)
-            .select_from(joined)
-            .where(j.c.id.in_(list(job_ids)))
-            .order_by(j.c.id)
-        )
-        out = []
-        for r in conn.execute(stmt).mappings():
-            out.append(
-                JobRow(
-                    id=int(r["id"]),
-                    status=str(r["status"]),
-                    task_name=r["task_name"],
-                    queue_name=r["queue_name"],
-                    priority=int(r["priority"]),
-                    args=r["args"],
-                    kwargs=r["kwargs"],
-                    context=r["context"],
-                    concurrency_key=r["concurrency_key"],
-                    unique_key=r["unique_key"],
-                    scheduled_at=r["scheduled_at"],
-                    enqueued_at=r["enqueued_at"],
-                    started_at=r["started_at_"],
-                    finished_at=r["finished_at"],
-                    attempts=int(r["attempts"]),
-                    crashes=int(r["crashes"]),
-                    errors=r["errors"],
-                    result=r["result"],
-                )
-            )
-        return out
+        return self.run(lambda c: job_rows(c, job_ids))
 
     def jobs_clear_finished(self, finished_before: datetime, batch_size: int = 1000) -> int:
         """Delete finished jobs older than ``finished_before``, one short batch at a time."""
@@ -232,3 +180,57 @@ def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[
                 for row in rows:
                     copy.write_row(row)
     return ids
+
+
+def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
+    """Jobs by id, each with its status (from the execution table holding it)."""
+    j = s.jobs
+    claimed = s.claimed_executions
+    status = case(
+        (j.c.finished_at.is_not(None), literal("SUCCESSFUL")),
+        (claimed.c.job_id.is_not(None), literal("RUNNING")),
+        (s.ready_executions.c.job_id.is_not(None), literal("READY")),
+        (s.scheduled_executions.c.job_id.is_not(None), literal("SCHEDULED")),
+        (s.blocked_executions.c.job_id.is_not(None), literal("BLOCKED")),
+        (s.failed_executions.c.job_id.is_not(None), literal("FAILED")),
+        else_=literal("UNKNOWN"),
+    ).label("status")
+    joined = (
+        j.outerjoin(claimed, claimed.c.job_id == j.c.id)
+        .outerjoin(s.ready_executions, s.ready_executions.c.job_id == j.c.id)
+        .outerjoin(s.scheduled_executions, s.scheduled_executions.c.job_id == j.c.id)
+        .outerjoin(s.blocked_executions, s.blocked_executions.c.job_id == j.c.id)
+        .outerjoin(s.failed_executions, s.failed_executions.c.job_id == j.c.id)
+    )
+    started = func.coalesce(claimed.c.created_at, j.c.started_at).label("started_at_")
+    stmt = (
+        select(j, status, started)
+        .select_from(joined)
+        .where(j.c.id.in_(list(job_ids)))
+        .order_by(j.c.id)
+    )
+    out = []
+    for r in conn.execute(stmt).mappings():
+        out.append(
+            JobRow(
+                id=int(r["id"]),
+                status=str(r["status"]),
+                task_name=r["task_name"],
+                queue_name=r["queue_name"],
+                priority=int(r["priority"]),
+                args=r["args"],
+                kwargs=r["kwargs"],
+                context=r["context"],
+                concurrency_key=r["concurrency_key"],
+                unique_key=r["unique_key"],
+                scheduled_at=r["scheduled_at"],
+                enqueued_at=r["enqueued_at"],
+                started_at=r["started_at_"],
+                finished_at=r["finished_at"],
+                attempts=int(r["attempts"]),
+                crashes=int(r["crashes"]),
+                errors=r["errors"],
+                result=r["result"],
+            )
+        )
+    return out

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     ColumnElement,
-    Row,
+    Connection,
     delete,
     func,
     insert,
@@ -81,7 +80,7 @@ class ReadyStore(StoreBase):
         limit: int,
         process_id: int | None,
         now: datetime,
-    ) -> list[Row[Any]]:
+    ) -> list[Any]:
         """Pick, delete from ready, insert into claimed and read the jobs: one round trip."""
         picked = (
             select(r.c.job_id)
@@ -124,7 +123,7 @@ class ReadyStore(StoreBase):
         limit: int,
         process_id: int | None,
         now: datetime,
-    ) -> list[Row[Any]]:
+    ) -> list[Any]:
         """Pick (with the jobs' fields), insert into claimed, delete from ready."""
         pick = (
             select(*_JOB_FIELDS)
@@ -163,7 +162,7 @@ def _queue_condition(pattern: str) -> ColumnElement[bool]:
     return (r.c.queue_name == pattern) & not_paused
 
 
-def _claimed_job(row: Row[Any], claimed_at: datetime) -> ClaimedJob:
+def _claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
     return ClaimedJob(
         id=int(row.id),
         task_name=row.task_name,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import Connection, Table, delete, func, select, text
+from sqlalchemy import Connection, Table, case, delete, exists, func, or_, select, text
 
 from . import schema as s
 from .base import StoreBase, utcnow
+from .jobs import job_rows
+from .records import JobRow
 
 # Status name -> execution table whose rows are the jobs in that status.
 _EXECUTION_TABLES: dict[str, Table] = {
@@ -54,32 +56,61 @@ class StatsStore(StoreBase):
     def jobs_pending_count(self, due_only: bool = False) -> int:
         """Jobs not yet finished nor failed: ready, scheduled, claimed or blocked.
 
-        With ``due_only``, scheduled jobs count only once their time has come.
+        One statement, so one snapshot: a job moving between tables meanwhile is
+        counted once, never zero times. With ``due_only``, scheduled jobs count only
+        once their time has come.
         """
+        counts = []
+        for status in ("READY", "SCHEDULED", "RUNNING", "BLOCKED"):
+            t = _EXECUTION_TABLES[status]
+            q = select(func.count()).select_from(t)
+            if due_only and status == "SCHEDULED":
+                q = q.where(t.c.scheduled_at <= utcnow())
+            counts.append(q.scalar_subquery())
+        total = select(counts[0] + counts[1] + counts[2] + counts[3])
+        return self.run(lambda conn: int(conn.execute(total).scalar_one()))
 
-        def body(conn: Connection) -> int:
-            total = 0
-            for status in ("READY", "SCHEDULED", "RUNNING", "BLOCKED"):
-                t = _EXECUTION_TABLES[status]
-                q = select(func.count()).select_from(t)
-                if due_only and status == "SCHEDULED":
-                    q = q.where(t.c.scheduled_at <= utcnow())
-                total += int(conn.execute(q).scalar_one())
-            return total
+    def jobs_by_status(
+        self,
+        status: str,
+        *,
+        queue_name: str | None = None,
+        task_name: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[JobRow]:
+        """Jobs in one status, newest first, ``limit`` at most (keyset: ``before_id``)."""
+        j = s.jobs
+        if status == "FINISHED":
+            q = select(j.c.id).where(j.c.finished_at.is_not(None))
+            id_col = j.c.id
+        else:
+            t = _EXECUTION_TABLES[status]
+            q = select(t.c.job_id).select_from(t.join(j, j.c.id == t.c.job_id))
+            id_col = t.c.job_id
+        if queue_name is not None:
+            q = q.where(j.c.queue_name == queue_name)
+        if task_name is not None:
+            q = q.where(j.c.task_name == task_name)
+        if before_id is not None:
+            q = q.where(id_col < before_id)
+        q = q.order_by(id_col.desc()).limit(limit)
+
+        def body(conn: Connection) -> list[JobRow]:
+            ids = [int(i) for i in conn.execute(q).scalars()]
+            return sorted(job_rows(conn, ids), key=lambda r: -r.id)
 
         return self.run(body)
 
     def jobs_any_pending(self) -> bool:
-        """Whether any job is ready, running, blocked or scheduled: cheap index probes."""
-
-        def body(conn: Connection) -> bool:
-            for status in ("READY", "RUNNING", "BLOCKED", "SCHEDULED"):
-                t = _EXECUTION_TABLES[status]
-                if conn.execute(select(t.c.job_id).limit(1)).first() is not None:
-                    return True
-            return False
-
-        return self.run(body)
+        """Whether any job is ready, running, blocked or scheduled: one statement of
+        index probes (one snapshot, as in `jobs_pending_count`)."""
+        probes = [
+            exists(select(_EXECUTION_TABLES[st].c.job_id))
+            for st in ("READY", "RUNNING", "BLOCKED", "SCHEDULED")
+        ]
+        q = select(case((or_(*probes), 1), else_=0))
+        return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
 
     def tables_reset(self) -> None:
         """Delete every row of every Stalwart table (for test suites)."""

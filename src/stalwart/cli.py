@@ -1,0 +1,490 @@
+"""The `stalwart` command.
+
+Exit codes: 0 ok, 1 runtime failure (including an unreachable database), 2 usage or
+configuration error.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .app import App
+from .config import Config, load_config
+from .errors import ConfigError, DatabaseUnavailable, JobNotFound, StalwartError
+from .store import FailedFilter, Store
+from .tasks import JobResult, check_queue_name
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, config_path: str | None, database: str | None) -> None:
+        self.config_path = config_path
+        self.database = database
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, overrides={"database_url": self.database})
+        return self._config
+
+    def store(self) -> Store:
+        return Store.from_url(
+            self.config.database_url, preserve_finished_jobs=self.config.preserve_finished_jobs
+        )
+
+    def app(self) -> App:
+        """The user's app (its tasks registered), or a bare one if none is configured."""
+        if self.config.app is None:
+            return App(config=self.config)
+        app = import_app(self.config.app)
+        app.config = _merge(app.config, self.config)
+        return app
+
+
+def _merge(app_config: Config, cli_config: Config) -> Config:
+    # The command line's view of the config (file, environment, flags) wins.
+    return cli_config
+
+
+def import_app(path: str) -> App:
+    """Import ``module:attribute``; ConfigError naming what failed."""
+    module_name, _, attr = path.partition(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: the project is importable
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            [f"app: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"]
+        ) from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError([f"app: module {module_name!r} has no attribute {attr!r}"])
+        obj = getattr(obj, part)
+    if not isinstance(obj, App):
+        raise ConfigError([f"app: {path!r} is a {type(obj).__name__}, not a stalwart.App"])
+    return obj
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]stalwart:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn known errors into one clear line and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(f"[bold red]config error:[/] {problem}", highlight=False, soft_wrap=True)
+            raise SystemExit(2) from None
+        except (DatabaseUnavailable, OperationalError) as exc:
+            fail(f"cannot use the database: {_one_line(exc)}")
+        except DBAPIError as exc:
+            fail(f"database error: {_one_line(exc)}")
+        except StalwartError as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    if "does not exist" in text or "Unknown database" in text:
+        text += " (create it first, then run `stalwart migrate`)"
+    elif "no such table" in text or "doesn't exist" in text:
+        text += " (run `stalwart migrate`)"
+    return text
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: ./stalwart.toml or [tool.stalwart] in pyproject.toml).",
+)
+@click.option(
+    "--database",
+    default=None,
+    metavar="URL",
+    help="Database URL (overrides the config and $STALWART_DATABASE_URL).",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.version_option(package_name="stalwart")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, database: str | None, log_level: str) -> None:
+    """Stalwart: background jobs stored in your own SQL database."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = Context(config_path, database)
+
+
+# ---- demo, migrate, check ----
+
+
+@main.command()
+@click.option(
+    "--path",
+    default="stalwart-demo.db",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file to create.",
+)
+@click.option("--jobs", "count", default=300, show_default=True, help="About how many jobs.")
+@click.option("--threads", default=8, show_default=True, help="Worker threads.")
+@handle_errors
+def demo(path: Path, count: int, threads: int) -> None:
+    """Enqueue a few hundred jobs into a new SQLite database and work them, live."""
+    from .demo import run_demo
+
+    run_demo(path, count, threads, console)
+
+
+@main.command()
+@click.pass_obj
+@handle_errors
+def migrate(obj: Context) -> None:
+    """Create or update Stalwart's tables (safe to run twice, or from two hosts at once)."""
+    store = obj.store()
+    applied = store.migrate()
+    store.dispose()
+    if applied:
+        console.print(f"Applied migrations: {', '.join(applied)}")
+    else:
+        console.print("Schema is up to date.")
+
+
+@main.command()
+@click.pass_obj
+def check(obj: Context) -> None:
+    """Validate the configuration (and that the app imports) without starting anything."""
+    problems: list[str] = []
+    try:
+        config = obj.config
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        config = None
+    if config is not None:
+        if config.app:
+            try:
+                import_app(config.app)
+            except ConfigError as exc:
+                problems.extend(f"{config.source}: {p}" for p in exc.problems)
+        from .schedules import check_recurring
+
+        problems.extend(check_recurring(config))
+    if problems:
+        for problem in problems:
+            err.print(f"[bold red]config error:[/] {problem}", highlight=False, soft_wrap=True)
+        raise SystemExit(2)
+    assert config is not None
+    console.print(f"Configuration OK ({config.source}).")
+    console.print(f"  database: {config.database_url}")
+    for i, w in enumerate(config.workers):
+        console.print(
+            f"  workers[{i}]: queues={list(w.queues)} threads={w.threads} "
+            f"processes={w.processes} polling_interval={w.polling_interval}s"
+        )
+    for i, d in enumerate(config.dispatchers):
+        console.print(
+            f"  dispatchers[{i}]: batch_size={d.batch_size} polling_interval={d.polling_interval}s"
+        )
+
+
+# ---- enqueue ----
+
+
+@main.command()
+@click.argument("task")
+@click.option("--args", "args_json", default="[]", help="JSON list of positional arguments.")
+@click.option("--kwargs", "kwargs_json", default="{}", help="JSON object of keyword arguments.")
+@click.option("--queue", default=None, help="Queue name (default: the task's).")
+@click.option("--priority", type=int, default=None, help="-100..100, larger runs first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+@click.pass_obj
+@handle_errors
+def enqueue(
+    obj: Context,
+    task: str,
+    args_json: str,
+    kwargs_json: str,
+    queue: str | None,
+    priority: int | None,
+    as_json: bool,
+) -> None:
+    """Enqueue one job of TASK (a registered task name)."""
+    try:
+        args = json.loads(args_json)
+        kwargs = json.loads(kwargs_json)
+    except json.JSONDecodeError as exc:
+        fail(f"--args/--kwargs must be JSON: {exc}", 2)
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        fail("--args must be a JSON list and --kwargs a JSON object", 2)
+    app = obj.app()
+    job = app.enqueue(task, args, kwargs, queue_name=queue, priority=priority)
+    if as_json:
+        _print_json(_job_dict(job))
+    else:
+        console.print(
+            f"Enqueued job {job.id} ({job.task_name}) on queue {job.queue_name!r}: {job.status}"
+        )
+
+
+# ---- jobs ----
+
+
+@main.group()
+def jobs() -> None:
+    """List, show, retry and discard jobs."""
+
+
+STATUSES = ["ready", "scheduled", "running", "blocked", "failed", "finished"]
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default="failed", show_default=True)
+@click.option("--queue", default=None)
+@click.option("--task", default=None)
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def jobs_list(
+    obj: Context, status: str, queue: str | None, task: str | None, limit: int, as_json: bool
+) -> None:
+    """List jobs in one status, newest first."""
+    store = obj.store()
+    rows = store.jobs_by_status(status.upper(), queue_name=queue, task_name=task, limit=limit)
+    results = [JobResult.from_row(r) for r in rows]
+    if as_json:
+        _print_json([_job_dict(r) for r in results])
+        return
+    table = Table(title=f"{status} jobs")
+    for col in ("id", "task", "queue", "priority", "attempts", "enqueued", "error"):
+        table.add_column(col)
+    for r in results:
+        error = f"{r.errors[-1].exception_class}: {r.errors[-1].message}" if r.errors else ""
+        table.add_row(
+            str(r.id),
+            r.task_name,
+            r.queue_name,
+            str(r.priority),
+            str(r.attempts),
+            _ts(r.enqueued_at),
+            error[:80],
+        )
+    console.print(table)
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def jobs_show(obj: Context, job_id: int, as_json: bool) -> None:
+    """Show one job: status, arguments, timing, errors with tracebacks."""
+    store = obj.store()
+    try:
+        result = JobResult.from_row(store.job_get(job_id))
+    except JobNotFound as exc:
+        fail(str(exc))
+    data = _job_dict(result)
+    if as_json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        if key != "errors":
+            console.print(f"[bold]{key}[/]: {value}", highlight=False)
+    for i, e in enumerate(result.errors, 1):
+        console.print(f"[bold red]error {i}[/] at {_ts(e.at)}: {e.exception_class}: {e.message}")
+        console.print(e.traceback, highlight=False, markup=False)
+
+
+def _failed_filter(
+    ids: tuple[int, ...], all_: bool, task: str | None, queue: str | None, error_class: str | None
+) -> FailedFilter:
+    if not ids and not (all_ or task or queue or error_class):
+        fail("name job ids, or a filter (--task, --queue, --error-class), or --all", 2)
+    return FailedFilter(
+        list(ids) if ids else None, task_name=task, queue_name=queue, error_class=error_class
+    )
+
+
+def _bulk_options(fn: F) -> F:
+    fn = click.argument("job_ids", nargs=-1, type=int)(fn)
+    fn = click.option("--all", "all_", is_flag=True, help="Every failed job.")(fn)
+    fn = click.option("--task", default=None)(fn)
+    fn = click.option("--queue", default=None)(fn)
+    fn = click.option("--error-class", default=None)(fn)
+    return fn
+
+
+@jobs.command("retry")
+@_bulk_options
+@click.pass_obj
+@handle_errors
+def jobs_retry(
+    obj: Context,
+    job_ids: tuple[int, ...],
+    all_: bool,
+    task: str | None,
+    queue: str | None,
+    error_class: str | None,
+) -> None:
+    """Put failed jobs back in their queue."""
+    n = obj.store().failed_retry(_failed_filter(job_ids, all_, task, queue, error_class))
+    console.print(f"Retried {n} failed job(s).")
+
+
+@jobs.command("discard")
+@_bulk_options
+@click.pass_obj
+@handle_errors
+def jobs_discard(
+    obj: Context,
+    job_ids: tuple[int, ...],
+    all_: bool,
+    task: str | None,
+    queue: str | None,
+    error_class: str | None,
+) -> None:
+    """Delete failed jobs for good."""
+    n = obj.store().failed_discard(_failed_filter(job_ids, all_, task, queue, error_class))
+    console.print(f"Discarded {n} failed job(s).")
+
+
+# ---- queues ----
+
+
+@main.group()
+def queues() -> None:
+    """List, pause and resume queues."""
+
+
+@queues.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def queues_list(obj: Context, as_json: bool) -> None:
+    """Queues with their job counts by status, and whether they are paused."""
+    store = obj.store()
+    counts = store.queues_counts()
+    paused = store.queues_paused()
+    names = sorted(set(counts) | paused)
+    statuses = ["READY", "SCHEDULED", "RUNNING", "BLOCKED", "FAILED"]
+    if as_json:
+        _print_json(
+            {
+                q: {
+                    "paused": q in paused,
+                    **{s.lower(): counts.get(q, {}).get(s, 0) for s in statuses},
+                }
+                for q in names
+            }
+        )
+        return
+    table = Table(title="Queues")
+    table.add_column("queue")
+    table.add_column("paused")
+    for s in statuses:
+        table.add_column(s.lower(), justify="right")
+    for q in names:
+        table.add_row(
+            q, "yes" if q in paused else "", *(str(counts.get(q, {}).get(s, 0)) for s in statuses)
+        )
+    console.print(table)
+
+
+@queues.command("pause")
+@click.argument("queue")
+@click.pass_obj
+@handle_errors
+def queues_pause(obj: Context, queue: str) -> None:
+    """Stop workers from taking jobs of QUEUE (running jobs finish)."""
+    _valid_queue(queue)
+    changed = obj.store().queue_pause(queue)
+    console.print(f"Queue {queue!r} {'paused' if changed else 'was already paused'}.")
+
+
+@queues.command("resume")
+@click.argument("queue")
+@click.pass_obj
+@handle_errors
+def queues_resume(obj: Context, queue: str) -> None:
+    """Let workers take jobs of QUEUE again."""
+    _valid_queue(queue)
+    changed = obj.store().queue_resume(queue)
+    console.print(f"Queue {queue!r} {'resumed' if changed else 'was not paused'}.")
+
+
+def _valid_queue(queue: str) -> None:
+    try:
+        check_queue_name(queue, "queue")
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
+def _ts(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def _job_dict(r: JobResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "status": str(r.status),
+        "task_name": r.task_name,
+        "queue_name": r.queue_name,
+        "priority": r.priority,
+        "args": r.args,
+        "kwargs": r.kwargs,
+        "enqueued_at": r.enqueued_at.isoformat() if r.enqueued_at else None,
+        "scheduled_at": r.scheduled_at.isoformat() if r.scheduled_at else None,
+        "started_at": r.started_at.isoformat() if r.started_at else None,
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "attempts": r.attempts,
+        "crashes": r.crashes,
+        "return_value": r.return_value,
+        "errors": [
+            {
+                "class": e.exception_class,
+                "message": e.message,
+                "traceback": e.traceback,
+                "at": e.at.isoformat() if e.at else None,
+            }
+            for e in r.errors
+        ],
+    }
