@@ -26,6 +26,7 @@ def drain(
     *,
     queues: Sequence[str] = ("*",),
     threads: int = 2,
+    prefetch: int | None = None,
     timeout: float = 60.0,
     polling_interval: float = 0.01,
 ) -> int:
@@ -34,7 +35,9 @@ def drain(
     Jobs scheduled for the future are left alone. Raises TimeoutError if jobs are
     still pending after ``timeout`` seconds.
     """
-    worker = Worker(app, queues=queues, threads=threads, polling_interval=polling_interval)
+    worker = Worker(
+        app, queues=queues, threads=threads, prefetch=prefetch, polling_interval=polling_interval
+    )
     dispatcher = Dispatcher(app, polling_interval=polling_interval)
     actors = [worker, dispatcher]
     runners = [threading.Thread(target=a.run, name=a.name, daemon=True) for a in actors]
