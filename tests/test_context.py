@@ -25,7 +25,7 @@ from stalwart.web.client_ip import ClientIPMiddleware
 class Current(stalwart.CurrentAttributes):
     tenant_id: int | None = None
     client_ip: str | None = None
-    tags: list[str] = []  # noqa: RUF012 - a mutable default must not be shared
+    tags: list[str] = []  # a mutable default: each context gets its own copy
 
 
 class LocalOnly(stalwart.CurrentAttributes, propagate=False):
