@@ -116,6 +116,13 @@ class App:
         if self._store is not None:
             self._store.dispose()
 
+    def after_fork(self) -> None:
+        """In a forked child: drop the parent's connections (without closing them, they
+        are the parent's), so the child opens its own."""
+        if self._store is not None:
+            self._store.engine.dispose(close=False)
+            self._store = None
+
     # ---- tasks ----
 
     @overload

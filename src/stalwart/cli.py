@@ -189,9 +189,18 @@ def migrate(obj: Context) -> None:
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (same as the global --config).",
+)
 @click.pass_obj
-def check(obj: Context) -> None:
+def check(obj: Context, config_path: str | None) -> None:
     """Validate the configuration (and that the app imports) without starting anything."""
+    if config_path:
+        obj.config_path = config_path
     problems: list[str] = []
     try:
         config = obj.config
@@ -223,6 +232,41 @@ def check(obj: Context) -> None:
         console.print(
             f"  dispatchers[{i}]: batch_size={d.batch_size} polling_interval={d.polling_interval}s"
         )
+
+
+# ---- start ----
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (same as the global --config).",
+)
+@click.option(
+    "--drain", is_flag=True, help="Exit 0 once nothing is ready, scheduled, blocked or running."
+)
+@click.pass_obj
+@handle_errors
+def start(obj: Context, config_path: str | None, drain: bool) -> None:
+    """Start the supervisor: it forks the configured workers and dispatchers."""
+    from .processes.supervisor import Supervisor
+    from .schedules import check_recurring
+
+    if config_path:
+        obj.config_path = config_path
+    config = obj.config
+    logging.getLogger().setLevel(config.log_level)
+    problems = check_recurring(config)
+    if problems:
+        raise ConfigError(problems)
+    app = obj.app()
+    pending = app.store.pending_migrations()
+    if pending:
+        fail(f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`", 2)
+    raise SystemExit(Supervisor(app, drain=drain).run())
 
 
 # ---- enqueue ----

@@ -32,6 +32,7 @@ class WorkerConfig:
     threads: int = 5
     processes: int = 1
     polling_interval: float = 0.1
+    prefetch: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ _WORKER: dict[str, Callable[[Any], Any]] = {
     "threads": _int(1, 1000),
     "processes": _int(1, 256),
     "polling_interval": _duration(0.001),
+    "prefetch": _int(0, 100_000),
 }
 _DISPATCHER: dict[str, Callable[[Any], Any]] = {
     "polling_interval": _duration(0.001),

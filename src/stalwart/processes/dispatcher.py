@@ -59,6 +59,10 @@ class Dispatcher(Actor):
         except DatabaseUnavailable as exc:
             self.outage(exc)
             return 0
+        except Exception as exc:  # never die of an unexpected error: log, wait, go on
+            log.exception("%s: dispatch failed", self.name)
+            self.outage(exc)
+            return 0
         self.recovered()
         self.dispatched += moved
         return moved

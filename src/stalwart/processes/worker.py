@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stalwart.worker")
 
-# The completer writes what has finished at most this often, in one transaction.
-COMPLETION_INTERVAL = 0.005
+# The most finished jobs the completer writes in one transaction.
 COMPLETION_BATCH = 500
 
 
@@ -52,8 +51,9 @@ class Worker(Actor):
         super().__init__(app, name=name, supervisor_id=supervisor_id)
         self.queues = QueueSelector(tuple(queues))
         self.threads = threads
-        # Claimed jobs waiting for a thread: bigger claims, fewer transactions.
-        self.prefetch = threads if prefetch is None else prefetch
+        # Claimed jobs waiting for a thread: bigger claims, fewer transactions. Off by
+        # default: a job waiting in a worker that crashes counts that crash too.
+        self.prefetch = 0 if prefetch is None else prefetch
         self.polling_interval = polling_interval
         self.shutdown_timeout = (
             app.config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
@@ -100,6 +100,10 @@ class Worker(Actor):
         try:
             jobs = self.store.ready_claim(self.process_id, self.queues, idle)
         except DatabaseUnavailable as exc:
+            self.outage(exc)
+            return
+        except Exception as exc:  # never die of an unexpected error: log, wait, go on
+            log.exception("%s: claim failed", self.name)
             self.outage(exc)
             return
         self.recovered()
@@ -261,8 +265,9 @@ class Completer:
                     self._pending.append(self.inbox.get(timeout=0.05))
                 except queue.Empty:
                     continue
-                # Gather what finishes in the next few milliseconds into the same write.
-                self._stop.wait(COMPLETION_INTERVAL)
+            # Group commit: write at once what has finished; what finishes meanwhile
+            # forms the next batch. No waiting to gather: a result not yet written is a
+            # job run again if this process dies.
             while len(self._pending) < COMPLETION_BATCH:
                 try:
                     self._pending.append(self.inbox.get_nowait())
@@ -273,7 +278,7 @@ class Completer:
     def _flush(self) -> None:
         try:
             self.worker.store.claimed_complete(self.worker.process_id, self._pending)
-        except DatabaseUnavailable as exc:
+        except Exception as exc:  # the database is away (or worse): keep them, retry
             wait = self._backoff.failed()
             log.warning(
                 "%s: could not record %d finished job(s): %s; trying again in %.1f s",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -193,6 +193,68 @@ class ClaimedStore(StoreBase):
             requeue(conn, ids)
             conn.execute(delete(c).where(c.c.job_id.in_(ids)))
         return len(ids)
+
+    def claimed_recover(
+        self,
+        process_id: int,
+        error: dict[str, Any],
+        should_retry: Callable[[str, int], bool],
+    ) -> tuple[list[int], list[int]]:
+        """Decide the fate of jobs held by a process that is gone; deregister it.
+
+        Each job's crash count goes up by one; ``should_retry(task_name, crashes)`` says
+        whether it goes back to ready or fails with ``error``. Returns (retried, failed).
+        """
+        return self.run(lambda conn: self._recover(conn, process_id, error, should_retry))
+
+    def _recover(
+        self,
+        conn: Connection,
+        process_id: int,
+        error: dict[str, Any],
+        should_retry: Callable[[str, int], bool],
+    ) -> tuple[list[int], list[int]]:
+        q = (
+            select(j.c.id, j.c.task_name, j.c.crashes, j.c.errors, j.c.queue_name)
+            .select_from(c.join(j, j.c.id == c.c.job_id))
+            .where(c.c.process_id == process_id)
+        )
+        if self.caps.skip_locked:
+            q = q.with_for_update()
+        rows = conn.execute(q).all()
+        retried: list[int] = []
+        failed: list[int] = []
+        now = utcnow()
+        for row in rows:
+            crashes = int(row.crashes) + 1
+            errors = json.loads(row.errors) if row.errors else []
+            errors.append({**error, "at": now.isoformat()})
+            conn.execute(
+                update(j).where(j.c.id == row.id).values(crashes=crashes, errors=json.dumps(errors))
+            )
+            (retried if should_retry(row.task_name, crashes) else failed).append(int(row.id))
+        ids = [int(r.id) for r in rows]
+        if ids:
+            conn.execute(delete(c).where(c.c.job_id.in_(ids)))
+        if retried:
+            requeue(conn, retried)
+        if failed:
+            queue_of = {int(r.id): r.queue_name for r in rows}
+            conn.execute(
+                insert(s.failed_executions),
+                [
+                    {
+                        "job_id": i,
+                        "queue_name": queue_of[i],
+                        "error_class": str(error.get("class", "Error"))[:255],
+                        "error": json.dumps({**error, "at": now.isoformat()}),
+                        "created_at": now,
+                    }
+                    for i in failed
+                ],
+            )
+        conn.execute(delete(s.processes).where(s.processes.c.id == process_id))
+        return retried, failed
 
     def claimed_by(self, process_id: int | None) -> list[int]:
         q = select(c.c.job_id).where(_owner_is(process_id)).order_by(c.c.job_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
@@ -75,8 +75,17 @@ class ProcessesStore(StoreBase):
         q = select(pr).where(pr.c.last_heartbeat_at < cutoff).order_by(pr.c.id)
         return self.run(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
 
-    def process_exists(self, conn: Connection, process_id: int) -> bool:
-        return conn.execute(select(pr.c.id).where(pr.c.id == process_id)).first() is not None
+    def processes_backdate_heartbeat(self, process_id: int, by: timedelta) -> None:
+        """Move a heartbeat into the past (for tests and drills of dead-host recovery)."""
+        self.run(
+            lambda conn: conn.execute(
+                update(pr).where(pr.c.id == process_id).values(last_heartbeat_at=utcnow() - by)
+            )
+        )
+
+    def process_by_name(self, name: str) -> ProcessRow | None:
+        q = select(pr).where(pr.c.name == name)
+        return self.run(lambda conn: next((_row(r) for r in conn.execute(q).mappings()), None))
 
 
 def _row(r: Any) -> ProcessRow:

@@ -102,6 +102,16 @@ class StatsStore(StoreBase):
 
         return self.run(body)
 
+    def claimed_with_process(self) -> list[tuple[int, int | None, int | None, str | None]]:
+        """(job id, process id, pid, process name) of every claimed job."""
+        c, pr = s.claimed_executions, s.processes
+        q = (
+            select(c.c.job_id, c.c.process_id, pr.c.pid, pr.c.name)
+            .select_from(c.outerjoin(pr, pr.c.id == c.c.process_id))
+            .order_by(c.c.job_id)
+        )
+        return self.run(lambda conn: [(int(r[0]), r[1], r[2], r[3]) for r in conn.execute(q).all()])
+
     def jobs_any_pending(self) -> bool:
         """Whether any job is ready, running, blocked or scheduled: one statement of
         index probes (one snapshot, as in `jobs_pending_count`)."""

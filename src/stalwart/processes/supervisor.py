@@ -1,0 +1,385 @@
+"""The supervisor: forks the configured actors, replaces the ones that die, prunes
+dead processes (on any host) and decides the fate of the jobs they held.
+
+The supervisor itself runs a single thread (so forking stays safe): one loop that
+reaps children, heartbeats, prunes, and checks for drain, a few times a second.
+Signals: TERM/INT stop gracefully (children finish their jobs up to
+``shutdown_timeout``, then hand them back); QUIT stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned
+from .base import Actor
+from .dispatcher import Dispatcher
+from .worker import Worker, describe_error
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("stalwart.supervisor")
+
+# A child that dies sooner than this after its start counts as failing to start.
+QUICK_DEATH_S = 5.0
+MAX_RESTART_DELAY_S = 60.0
+LOOP_INTERVAL_S = 0.1
+
+
+@dataclass
+class Slot:
+    """One configured child: what to run, and its current process if any."""
+
+    kind: str
+    make: Callable[[str, int | None], Actor]
+    pid: int | None = None
+    name: str = ""
+    started_at: float = 0.0
+    quick_deaths: int = 0
+    restart_at: float = 0.0
+    exits: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    kind = "supervisor"
+
+    def __init__(self, app: App, *, drain: bool = False) -> None:
+        self.app = app
+        self.config = app.config
+        self.drain = drain
+        self.name = f"supervisor-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.process_id: int | None = None
+        self.slots = self._slots()
+        self._stop_requested: str | None = None  # "graceful" | "immediate"
+        self._next_heartbeat = 0.0
+        self._next_prune = 0.0
+        self._drain_quiet = 0
+
+    # ---- configuration → slots ----
+
+    def _slots(self) -> list[Slot]:
+        app, slots = self.app, []
+        for wc in self.config.workers:
+            for _ in range(wc.processes):
+
+                def make_worker(name: str, sup: int | None, wc: object = wc) -> Actor:
+                    return Worker(
+                        app,
+                        queues=wc.queues,  # type: ignore[attr-defined]
+                        threads=wc.threads,  # type: ignore[attr-defined]
+                        prefetch=wc.prefetch,  # type: ignore[attr-defined]
+                        polling_interval=wc.polling_interval,  # type: ignore[attr-defined]
+                        name=name,
+                        supervisor_id=sup,
+                    )
+
+                slots.append(Slot("worker", make_worker))
+        for dc in self.config.dispatchers:
+
+            def make_dispatcher(name: str, sup: int | None, dc: object = dc) -> Actor:
+                return Dispatcher(
+                    app,
+                    polling_interval=dc.polling_interval,  # type: ignore[attr-defined]
+                    batch_size=dc.batch_size,  # type: ignore[attr-defined]
+                    name=name,
+                    supervisor_id=sup,
+                )
+
+            slots.append(Slot("dispatcher", make_dispatcher))
+        slots.extend(self._scheduler_slots())
+        return slots
+
+    def _scheduler_slots(self) -> list[Slot]:
+        """The scheduler's place: filled when recurring tasks exist."""
+        from .scheduler import scheduler_slot
+
+        slot = scheduler_slot(self.app)
+        return [slot] if slot is not None else []
+
+    # ---- main loop ----
+
+    def run(self) -> int:
+        self._install_signals()
+        self.process_id = self._register()
+        log.info("%s started with %d children", self.name, len(self.slots))
+        for slot in self.slots:
+            self._start(slot)
+        try:
+            while self._stop_requested is None:
+                self._tick()
+                time.sleep(LOOP_INTERVAL_S)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._reap()
+        for slot in self.slots:
+            if slot.pid is None and now >= slot.restart_at:
+                self._start(slot)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.config.heartbeat_interval
+            self._heartbeat()
+        if now >= self._next_prune:
+            self._next_prune = now + self.config.heartbeat_interval
+            self._prune()
+        if self.drain:
+            self._check_drained()
+
+    def _register(self) -> int | None:
+        backoff = 0.1
+        while self._stop_requested is None:
+            try:
+                return self.app.store.process_register(
+                    kind=self.kind,
+                    name=self.name,
+                    pid=os.getpid(),
+                    hostname=socket.gethostname(),
+                    metadata={"children": len(self.slots)},
+                )
+            except DatabaseUnavailable as exc:
+                log.warning("supervisor: %s; trying again in %.1f s", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(5.0, backoff * 2)
+        return None
+
+    def _heartbeat(self) -> None:
+        if self.process_id is None:
+            return
+        try:
+            if not self.app.store.process_heartbeat(self.process_id):
+                # Pruned by another supervisor while we were stalled: register anew.
+                log.error("%s was pruned by another process; registering again", self.name)
+                self.process_id = self._register()
+        except DatabaseUnavailable as exc:
+            log.warning("supervisor heartbeat failed: %s", exc)
+
+    # ---- children ----
+
+    def _start(self, slot: Slot) -> None:
+        slot.name = f"{slot.kind}-{socket.gethostname()}-{uuid.uuid4().hex[:10]}"
+        actor_name, supervisor_id = slot.name, self.process_id
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                code = run_child(self.app, lambda: slot.make(actor_name, supervisor_id))
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        slot.pid = pid
+        slot.started_at = time.monotonic()
+        log.info("started %s (pid %d)", slot.name, pid)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot = next((s for s in self.slots if s.pid == pid), None)
+            if slot is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            slot.exits.append(code)
+            slot.pid = None
+            lived = time.monotonic() - slot.started_at
+            log.log(
+                logging.INFO if code == 0 and self._stop_requested else logging.WARNING,
+                "%s (pid %d) exited with %s after %.1f s",
+                slot.name,
+                pid,
+                f"signal {-code}" if code < 0 else f"code {code}",
+                lived,
+            )
+            self._recover_child(slot.name, pid, code)
+            if lived < QUICK_DEATH_S:
+                slot.quick_deaths += 1
+            else:
+                slot.quick_deaths = 0
+            delay = (
+                0.0
+                if slot.quick_deaths == 0
+                else min(MAX_RESTART_DELAY_S, 0.5 * 2 ** (slot.quick_deaths - 1))
+            )
+            if delay:
+                log.warning("%s keeps dying at start; restarting in %.1f s", slot.kind, delay)
+            slot.restart_at = time.monotonic() + delay
+
+    def _recover_child(self, name: str, pid: int, code: int) -> None:
+        """A child is gone: its jobs are crashed jobs (retried or failed by policy)."""
+        try:
+            row = self.app.store.process_by_name(name)
+            if row is None:
+                return
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            self._recover(row.id, ProcessExited(f"process {name} (pid {pid}) {how}"))
+        except DatabaseUnavailable as exc:
+            # Its row stays; pruning finds it once its heartbeat is stale.
+            log.warning("could not recover jobs of %s now: %s", name, exc)
+
+    def _recover(self, process_id: int, error: Exception) -> None:
+        retried, failed = self.app.store.claimed_recover(
+            process_id, describe_error(error, ""), self._should_retry
+        )
+        if retried or failed:
+            log.warning(
+                "jobs of a dead process: %d back to ready, %d failed (%s)",
+                len(retried),
+                len(failed),
+                type(error).__name__,
+            )
+
+    def _should_retry(self, task_name: str, crashes: int) -> bool:
+        task = self.app.tasks.get(task_name)
+        on_crash = task.options.on_crash if task else "retry"
+        max_crashes = task.options.max_crashes if task else self.config.max_crashes
+        # The poison guard: a job that kills its worker every time ends up failed.
+        return on_crash == "retry" and crashes < max_crashes
+
+    def _prune(self) -> None:
+        """Processes anywhere whose heartbeat is stale are dead: recover their jobs."""
+        try:
+            stale = self.app.store.processes_stale(timedelta(seconds=self.config.alive_threshold))
+            for row in stale:
+                if row.id == self.process_id:
+                    continue
+                log.warning(
+                    "pruning %s %s (pid %d on %s): no heartbeat since %s",
+                    row.kind,
+                    row.name,
+                    row.pid,
+                    row.hostname,
+                    row.last_heartbeat_at,
+                )
+                self._recover(
+                    row.id,
+                    ProcessPruned(
+                        f"process {row.name} (pid {row.pid} on {row.hostname}) stopped "
+                        f"heartbeating; last heartbeat {row.last_heartbeat_at} UTC"
+                    ),
+                )
+        except DatabaseUnavailable as exc:
+            log.warning("could not prune dead processes now: %s", exc)
+
+    def _check_drained(self) -> None:
+        try:
+            pending = self.app.store.jobs_any_pending()
+        except DatabaseUnavailable:
+            return
+        # Twice in a row, a loop apart: a job between tables is never missed.
+        self._drain_quiet = 0 if pending else self._drain_quiet + 1
+        if self._drain_quiet >= 2:
+            log.info("drained: nothing ready, scheduled, blocked or running")
+            self._stop_requested = "graceful"
+
+    # ---- stopping ----
+
+    def _install_signals(self) -> None:
+        def graceful(signum: int, _frame: FrameType | None) -> None:
+            self._stop_requested = "graceful"
+
+        def immediate(signum: int, _frame: FrameType | None) -> None:
+            self._stop_requested = "immediate"
+
+        signal.signal(signal.SIGTERM, graceful)
+        signal.signal(signal.SIGINT, graceful)
+        signal.signal(signal.SIGQUIT, immediate)
+
+    def _shutdown(self) -> None:
+        immediate = self._stop_requested == "immediate"
+        sig = signal.SIGQUIT if immediate else signal.SIGTERM
+        live = [s for s in self.slots if s.pid is not None]
+        for slot in live:
+            _signal(slot.pid, sig)
+        if immediate:
+            return
+        # Children finish running jobs up to shutdown_timeout; then they are killed.
+        deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
+        while any(s.pid is not None for s in self.slots) and time.monotonic() < deadline:
+            self._reap_exiting()
+            time.sleep(0.05)
+        for slot in self.slots:
+            if slot.pid is not None:
+                log.warning("%s did not stop in time; killing it", slot.name)
+                _signal(slot.pid, signal.SIGKILL)
+                os.waitpid(slot.pid, 0)
+                self._recover_child(slot.name, slot.pid, -signal.SIGKILL)
+                slot.pid = None
+        if self.process_id is not None:
+            try:
+                self.app.store.process_deregister(self.process_id)
+            except DatabaseUnavailable as exc:
+                log.warning("could not deregister the supervisor: %s", exc)
+        log.info("%s stopped", self.name)
+
+    def _reap_exiting(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            for slot in self.slots:
+                if slot.pid == pid:
+                    code = os.waitstatus_to_exitcode(status)
+                    if code != 0:
+                        self._recover_child(slot.name, pid, code)
+                    slot.pid = None
+
+
+def _signal(pid: int | None, sig: int) -> None:
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def run_child(app: App, make: Callable[[], Actor]) -> int:
+    """The body of a forked child: fresh connections, own signals, watch the parent."""
+    app.after_fork()
+    actor = make()
+    parent = os.getppid()
+
+    def graceful(signum: int, _frame: FrameType | None) -> None:
+        actor.stop()
+
+    signal.signal(signal.SIGTERM, graceful)
+    signal.signal(signal.SIGINT, graceful)
+    signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
+
+    def watch_parent() -> None:
+        # If the supervisor dies (even by SIGKILL), stop gracefully instead of orphaning.
+        while not actor.stopping.wait(0.5):
+            if os.getppid() != parent:
+                log.warning("%s: supervisor is gone; stopping", actor.name)
+                actor.stop()
+                return
+
+    threading.Thread(target=watch_parent, name=f"{actor.name}-parent", daemon=True).start()
+    try:
+        actor.run()
+    except Exception:
+        log.exception("%s crashed", actor.name)
+        return 1
+    return 0

@@ -1,0 +1,68 @@
+"""An application for the process tests: started by `stalwart start` in a subprocess.
+
+Every execution appends a line to $STALWART_TEST_LOG: "<event> <job id> <pid>", so a
+test can count runs per job and tell which process ran them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import stalwart
+
+app = stalwart.App()
+
+
+def record(event: str) -> None:
+    job = stalwart.current_job()
+    line = f"{event} {job.id} {os.getpid()}\n".encode()
+    fd = os.open(os.environ["STALWART_TEST_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line)  # one write with O_APPEND: lines never interleave
+    finally:
+        os.close(fd)
+
+
+@app.task(name="proc.sleep")
+def sleep(seconds: float) -> str:
+    record("start")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+    record("end")
+    return "slept"
+
+
+@app.task(name="proc.cooperative")
+def cooperative(seconds: float) -> str:
+    """Stops early when the worker is shutting down, and asks to run again."""
+    record("start")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if stalwart.current_job().shutting_down:
+            record("interrupted")
+            raise stalwart.Snooze(0)
+        time.sleep(0.02)
+    record("end")
+    return "done"
+
+
+@app.task(name="proc.kill_own_worker")
+def kill_own_worker() -> None:
+    record("start")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task(name="proc.noop", queue_name="default")
+def noop(n: int) -> int:
+    record("start")
+    record("end")
+    return n
+
+
+@app.task(name="proc.fail_on_crash", on_crash="fail")
+def fail_on_crash(seconds: float) -> None:
+    record("start")
+    time.sleep(seconds)

@@ -1,0 +1,317 @@
+"""Processes as processes: `stalwart start` in a subprocess, real fork, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import stalwart
+from stalwart import JobStatus
+from stalwart.config import Config
+from stalwart.store import QueueSelector
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Fleet:
+    """A directory with stalwart.toml for tests/apps/procapp.py, and helpers."""
+
+    dir: Path
+    url: str
+    log: Path
+    app: stalwart.App
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+        env["STALWART_TEST_LOG"] = str(self.log)
+        return env
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from stalwart.cli import main; main()",
+                "--log-level",
+                "INFO",
+                "start",
+                *args,
+            ],
+            cwd=self.dir,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from stalwart.cli import main; main()", *args],
+            cwd=self.dir,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def events(self) -> list[tuple[str, int, int]]:
+        if not self.log.exists():
+            return []
+        out = []
+        for line in self.log.read_text().splitlines():
+            event, job, pid = line.split()
+            out.append((event, int(job), int(pid)))
+        return out
+
+    def enqueue(self, task: str, *args: object) -> int:
+        return self.app.enqueue(task, args).id
+
+    def status(self, job_id: int) -> JobStatus:
+        return self.app.get_result(job_id).status
+
+
+def write_config(path: Path, url: str, **overrides: object) -> None:
+    body = {
+        "app": "tests.apps.procapp:app",
+        "database_url": url,
+        "heartbeat_interval": 0.3,
+        "alive_threshold": 2,
+        "shutdown_timeout": 1,
+        "max_crashes": 3,
+        **overrides,
+    }
+    lines = [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+    lines += [
+        "[[workers]]",
+        'queues = ["*"]',
+        "threads = 1",
+        "processes = 2",
+        "polling_interval = 0.05",
+        "[[dispatchers]]",
+        "polling_interval = 0.1",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def fleet(db_url: str, tmp_path: Path) -> Iterator[Fleet]:
+    sys.path.insert(0, str(REPO))
+    from tests.apps.procapp import app as procapp  # registers the tasks
+
+    write_config(tmp_path / "stalwart.toml", db_url)
+    app = stalwart.App(config=Config(database_url=db_url, source="tests"))
+    app.tasks.update(procapp.tasks)
+    yield Fleet(tmp_path, db_url, tmp_path / "events.log", app)
+    app.close()
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> str:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=timeout)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_sigkill_a_worker_mid_job_retries_it_once_on_another_worker(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.sleep", 1.5)
+    sup = fleet.start()
+    try:
+        wait_for("the job to start", lambda: any(e[0] == "start" for e in fleet.events()))
+        [(_, _, victim)] = fleet.events()
+        os.kill(victim, signal.SIGKILL)
+        wait_for("the job to succeed", lambda: fleet.status(job) is JobStatus.SUCCESSFUL)
+    finally:
+        out = stop(sup)
+    assert sup.returncode == 0, out
+    events = fleet.events()
+    starts = [pid for event, _, pid in events if event == "start"]
+    ends = [pid for event, _, pid in events if event == "end"]
+    assert len(starts) == 2 and starts[0] == victim and starts[1] != victim
+    assert ends == [starts[1]]
+    result = fleet.app.get_result(job)
+    assert (result.crashes, result.attempts) == (1, 1)
+    assert result.errors[0].exception_class == "stalwart.errors.ProcessExited"
+    assert "killed by signal 9" in result.errors[0].message
+
+
+def test_a_task_that_kills_its_worker_fails_after_max_crashes(fleet: Fleet) -> None:
+    poison = fleet.enqueue("proc.kill_own_worker")
+    good = [fleet.enqueue("proc.noop", n) for n in range(20)]
+    sup = fleet.start("--drain")
+    out, _ = sup.communicate(timeout=90)
+    assert sup.returncode == 0, out
+    result = fleet.app.get_result(poison)
+    assert result.status is JobStatus.FAILED
+    assert result.crashes == 3
+    assert [e.exception_class for e in result.errors] == ["stalwart.errors.ProcessExited"] * 3
+    assert sum(1 for e in fleet.events() if e[:2] == ("start", poison)) == 3
+    # The fleet kept working: every other job succeeded. A job ran twice only if the
+    # worker that first ran it was killed before its result was written.
+    assert [fleet.status(j) for j in good] == [JobStatus.SUCCESSFUL] * len(good), out
+    killed = {pid for event, job, pid in fleet.events() if job == poison}
+    ends = Counter(job for event, job, _ in fleet.events() if event == "end")
+    assert set(ends) == set(good)
+    for job, n in ends.items():
+        if n > 1:
+            first_pid = next(pid for e, j, pid in fleet.events() if j == job)
+            assert first_pid in killed, (job, n)
+
+
+def test_on_crash_fail_fails_at_the_first_crash(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.fail_on_crash", 30)
+    sup = fleet.start()
+    try:
+        wait_for("the job to start", lambda: fleet.events())
+        os.kill(fleet.events()[0][2], signal.SIGKILL)
+        wait_for("the job to fail", lambda: fleet.status(job) is JobStatus.FAILED)
+    finally:
+        stop(sup)
+    result = fleet.app.get_result(job)
+    assert result.crashes == 1 and len(fleet.events()) == 1
+
+
+def test_term_hands_a_long_job_back_and_it_runs_again_later(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.sleep", 4)
+    sup = fleet.start()
+    wait_for("the job to start", lambda: fleet.events())
+    pids = children_of(sup.pid)
+    started = time.monotonic()
+    out = stop(sup, signal.SIGTERM)
+    took = time.monotonic() - started
+    assert sup.returncode == 0, out
+    assert took < 4, f"shutdown waited for the job ({took:.1f} s) instead of the 1 s timeout"
+    assert fleet.status(job) is JobStatus.READY
+    assert [e[0] for e in fleet.events()] == ["start"]
+    assert pids and not any(alive(p) for p in pids), "children left behind"
+    assert fleet.app.store.processes_list() == []
+    # Run again later: it starts over and finishes.
+    again = fleet.start("--drain")
+    out, _ = again.communicate(timeout=60)
+    assert again.returncode == 0, out
+    assert fleet.status(job) is JobStatus.SUCCESSFUL
+    assert [e[0] for e in fleet.events()] == ["start", "start", "end"]
+
+
+def test_cooperative_job_sees_shutting_down(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.cooperative", 30)
+    sup = fleet.start()
+    wait_for("the job to start", lambda: fleet.events())
+    out = stop(sup, signal.SIGTERM)
+    assert sup.returncode == 0, out
+    assert [e[0] for e in fleet.events()] == ["start", "interrupted"]
+    result = fleet.app.get_result(job)
+    assert result.status in (JobStatus.READY, JobStatus.SCHEDULED)
+    assert result.attempts == 0 and result.errors == []
+
+
+def test_supervisor_sigkilled_children_exit_and_another_recovers(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.sleep", 3)
+    sup = fleet.start()
+    wait_for("the job to start", lambda: fleet.events())
+    children = children_of(sup.pid)
+    assert len(children) == 3
+    sup.kill()
+    sup.communicate(timeout=10)
+    wait_for("the orphaned children to exit", lambda: not any(alive(p) for p in children), 15)
+    dead_supervisor = [p for p in fleet.app.store.processes_list() if p.kind == "supervisor"]
+    assert len(dead_supervisor) == 1
+    other = fleet.start("--drain")
+    out, _ = other.communicate(timeout=60)
+    assert other.returncode == 0, out
+    assert fleet.status(job) is JobStatus.SUCCESSFUL
+    # The dead supervisor's row was pruned by the new one (stale heartbeat).
+    assert dead_supervisor[0].id not in {p.id for p in fleet.app.store.processes_list()}
+    assert "pruning supervisor" in out
+
+
+def test_jobs_of_a_dead_host_are_recovered_by_pruning(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.noop", 1)
+    store = fleet.app.store
+    ghost = store.process_register(
+        kind="worker", name="worker-deadhost", pid=999999, hostname="dead-host"
+    )
+    [claimed] = store.ready_claim(ghost, QueueSelector(("*",)), 1)
+    assert claimed.id == job
+    # The host vanished a minute ago: its heartbeat stopped.
+    store.processes_backdate_heartbeat(ghost, timedelta(minutes=1))
+    sup = fleet.start("--drain")
+    out, _ = sup.communicate(timeout=60)
+    assert sup.returncode == 0, out
+    result = fleet.app.get_result(job)
+    assert result.status is JobStatus.SUCCESSFUL
+    assert result.crashes == 1
+    assert result.errors[0].exception_class == "stalwart.errors.ProcessPruned"
+    assert "dead-host" in result.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('threads = "five"\n', "workers[0].threads: expected an integer"),
+        ("colour = 1\n", "colour: unknown key"),
+        ('app = "no_such_module:app"\n', "cannot import module 'no_such_module'"),
+        ('queues = ["x\'; DROP TABLE stalwart_jobs;--"]\n', "is not a queue name"),
+        ('shutdown_timeout = "soon"\n', "shutdown_timeout: expected a duration"),
+    ],
+)
+def test_bad_config_is_one_line_per_problem_and_exit_2(
+    fleet: Fleet, body: str, expected: str
+) -> None:
+    config = fleet.dir / "stalwart.toml"
+    key = body.split("=")[0].strip()
+    kept = [line for line in config.read_text().splitlines() if not line.startswith(key + " ")]
+    text = "\n".join(kept)
+    if key in ("threads", "queues"):  # worker keys go in the [[workers]] table
+        text = text.replace("[[workers]]", "[[workers]]\n" + body.strip())
+    else:
+        text = body + text
+    config.write_text(text + "\n")
+    for command in (["check"], ["start"]):
+        result = fleet.cli(*command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, result.stderr
+        assert expected in lines[0], lines[0]
+        assert "Traceback" not in result.stderr
