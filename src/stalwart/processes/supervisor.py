@@ -68,6 +68,9 @@ class Supervisor:
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._drain_quiet = 0
+        # When the database last became reachable for us: after an outage, others need
+        # a heartbeat or two before their stale rows mean they are dead.
+        self._db_ok_since = time.monotonic()
 
     # ---- configuration → slots ----
 
@@ -168,6 +171,10 @@ class Supervisor:
                 self.process_id = self._register()
         except DatabaseUnavailable as exc:
             log.warning("supervisor heartbeat failed: %s", exc)
+            self._db_ok_since = float("inf")
+            return
+        if self._db_ok_since == float("inf"):
+            self._db_ok_since = time.monotonic()
 
     # ---- children ----
 
@@ -257,11 +264,20 @@ class Supervisor:
         return on_crash == "retry" and crashes < max_crashes
 
     def _prune(self) -> None:
-        """Processes anywhere whose heartbeat is stale are dead: recover their jobs."""
+        """Processes anywhere whose heartbeat is stale are dead: recover their jobs.
+
+        Our own children are never pruned (waitpid tells us when they die), and nothing
+        is pruned until the database has been reachable for two heartbeats: after an
+        outage every heartbeat is stale, not every process dead.
+        """
+        grace = 2 * self.config.heartbeat_interval
+        if time.monotonic() - self._db_ok_since < grace:
+            return
+        mine = {slot.name for slot in self.slots if slot.pid is not None}
         try:
             stale = self.app.store.processes_stale(timedelta(seconds=self.config.alive_threshold))
             for row in stale:
-                if row.id == self.process_id:
+                if row.id == self.process_id or row.name in mine:
                     continue
                 log.warning(
                     "pruning %s %s (pid %d on %s): no heartbeat since %s",

@@ -106,12 +106,28 @@ class Worker(Actor):
             log.exception("%s: claim failed", self.name)
             self.outage(exc)
             return
+        if self.backoff.failing:
+            self._after_outage(pool, jobs)
         self.recovered()
         for job in jobs:
             pool.submit(job, self._is_async(job))
         if len(jobs) < idle:
             # The queues are empty (or paused): wait for more.
             self.sleep(self.polling_interval)
+
+    def _after_outage(self, pool: ExecutionPool, fresh: list[ClaimedJob]) -> None:
+        """Release claims we hold but know nothing of: a claim whose commit reached the
+        database while its answer was lost to the outage would otherwise stay stuck."""
+        known_before = pool.running() | self.completer.pending_ids()
+        try:
+            held = set(self.store.claimed_by(self.process_id))
+        except DatabaseUnavailable:
+            return
+        known = known_before | pool.running() | self.completer.pending_ids()
+        orphans = held - known - {job.id for job in fresh}
+        if orphans:
+            released = self.store.claimed_release(self.process_id, sorted(orphans))
+            log.warning("%s: released %d claim(s) lost in the outage", self.name, released)
 
     def _is_async(self, job: ClaimedJob) -> bool:
         task = self.app.tasks.get(job.task_name)
@@ -251,12 +267,21 @@ class Completer:
         )
         self._pending: list[Outcome] = []
         self._backoff = Backoff()
+        self._lock = threading.Lock()
+        self._unwritten: set[int] = set()
 
     def start(self) -> None:
         self._thread.start()
 
     def push(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._unwritten.add(outcome.job_id)
         self.inbox.put(outcome)
+
+    def pending_ids(self) -> set[int]:
+        """Jobs finished here whose results are not written yet."""
+        with self._lock:
+            return set(self._unwritten)
 
     def _main(self) -> None:
         while not self._stop.is_set() or self._pending or not self.inbox.empty():
@@ -292,6 +317,8 @@ class Completer:
         if self._backoff.succeeded():
             log.warning("%s: database is back; finished jobs recorded", self.worker.name)
         self.worker.jobs_done += len(self._pending)
+        with self._lock:
+            self._unwritten.difference_update(o.job_id for o in self._pending)
         self._pending = []
 
     def stop_and_flush(self, timeout: float = 60.0) -> None:
