@@ -315,3 +315,65 @@ def test_bad_config_is_one_line_per_problem_and_exit_2(
         assert len(lines) == 1, result.stderr
         assert expected in lines[0], lines[0]
         assert "Traceback" not in result.stderr
+
+
+def restart_database(backend: str) -> None:
+    if backend == "postgresql":
+        version = sorted(os.listdir("/etc/postgresql"))[0]
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+            check=True,
+            timeout=120,
+        )
+        return
+    subprocess.run(["mysqladmin", "-uroot", "-h", "127.0.0.1", "shutdown"], check=True)
+    time.sleep(1)
+    subprocess.run(
+        [
+            "start-stop-daemon",
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 60
+    while (
+        subprocess.run(
+            ["mysqladmin", "-uroot", "-h", "127.0.0.1", "status"], capture_output=True
+        ).returncode
+        != 0
+    ):
+        assert time.monotonic() < deadline, "MariaDB did not come back"
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"], indirect=True)
+def test_jobs_survive_a_database_restart(backend: str, fleet: Fleet) -> None:
+    """The server restarts mid-run: processes log it, back off, reconnect, go on.
+    (SQLite has no server to restart.)"""
+    server = backend
+    jobs = fleet.app.enqueue_many("proc.sleep", [((0.02,), {}) for _ in range(400)]).ids
+    sup = fleet.start()
+    try:
+        wait_for("jobs to run", lambda: len(fleet.events()) > 40)
+        restart_database(server)
+
+        def finished() -> bool:
+            try:
+                return not fleet.app.store.jobs_any_pending()
+            except stalwart.DatabaseUnavailable:  # our own pool meets the restart too
+                return False
+
+        wait_for("every job to finish", finished, 120)
+    finally:
+        out = stop(sup)
+    assert sup.returncode == 0, out
+    assert "database is back" in out
+    results = fleet.app.store.jobs_get(jobs)
+    assert {r.status for r in results} == {"SUCCESSFUL"}
+    # Nobody was killed, so nothing ran twice.
+    ends = Counter(job for event, job, _ in fleet.events() if event == "end")
+    assert set(ends) == set(jobs) and set(ends.values()) == {1}
