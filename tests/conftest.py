@@ -36,6 +36,15 @@ def database_url(backend: str, tmp_path: Path) -> str:
     return SERVER_URLS[backend]
 
 
+def drop_all(store: Store) -> None:
+    from stalwart.store.migrations import schema_migrations
+    from stalwart.store.schema import metadata
+
+    with store.engine.begin() as conn:
+        metadata.drop_all(conn)
+        schema_migrations.drop(conn, checkfirst=True)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -48,6 +57,9 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     store = Store.from_url(url)
     try:
         if url not in _migrated:
+            # Start the session from the schema as declared now, whatever an earlier
+            # run of another version left in the shared test database.
+            drop_all(store)
             store.migrate()
             _migrated.add(url)
         store.tables_reset()

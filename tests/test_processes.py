@@ -73,8 +73,18 @@ class Fleet:
             return []
         out = []
         for line in self.log.read_text().splitlines():
-            event, job, pid = line.split()
+            event, job, pid = line.split()[:3]
             out.append((event, int(job), int(pid)))
+        return out
+
+    def timed_events(self) -> list[tuple[str, int, int, float, str]]:
+        """(event, job id, pid, unix time, key) of every recorded event."""
+        if not self.log.exists():
+            return []
+        out = []
+        for line in self.log.read_text().splitlines():
+            event, job, pid, at, key = line.split()
+            out.append((event, int(job), int(pid), float(at), key))
         return out
 
     def enqueue(self, task: str, *args: object) -> int:
@@ -84,7 +94,15 @@ class Fleet:
         return self.app.get_result(job_id).status
 
 
-def write_config(path: Path, url: str, **overrides: object) -> None:
+def write_config(
+    path: Path,
+    url: str,
+    *,
+    processes: int = 2,
+    threads: int = 1,
+    maintenance: float = 60,
+    **overrides: object,
+) -> None:
     body = {
         "app": "tests.apps.procapp:app",
         "database_url": url,
@@ -98,11 +116,12 @@ def write_config(path: Path, url: str, **overrides: object) -> None:
     lines += [
         "[[workers]]",
         'queues = ["*"]',
-        "threads = 1",
-        "processes = 2",
+        f"threads = {threads}",
+        f"processes = {processes}",
         "polling_interval = 0.05",
         "[[dispatchers]]",
         "polling_interval = 0.1",
+        f"concurrency_maintenance_interval = {maintenance}",
     ]
     path.write_text("\n".join(lines) + "\n")
 
@@ -377,3 +396,61 @@ def test_jobs_survive_a_database_restart(backend: str, fleet: Fleet) -> None:
     # Nobody was killed, so nothing ran twice.
     ends = Counter(job for event, job, _ in fleet.events() if event == "end")
     assert set(ends) == set(jobs) and set(ends.values()) == {1}
+
+
+def test_limit_of_two_holds_across_3_processes_of_5_threads(fleet: Fleet) -> None:
+    write_config(fleet.dir / "stalwart.toml", fleet.url, processes=3, threads=5)
+    keys = [f"account{n}" for n in range(5)]
+    jobs = fleet.app.enqueue_many(
+        "proc.limited", [((keys[n % 5], 0.01), {}) for n in range(300)]
+    ).ids
+    sup = fleet.start("--drain")
+    out, _ = sup.communicate(timeout=120)
+    assert sup.returncode == 0, out
+    assert {r.status for r in fleet.app.store.jobs_get(jobs)} == {"SUCCESSFUL"}
+    assert fleet.app.store.blocked_count() == 0
+    events = fleet.timed_events()
+    spans: dict[str, dict[int, list[float]]] = {}
+    for _event, job, _, at, key in events:
+        spans.setdefault(key, {}).setdefault(job, []).append(at)
+    assert sorted(spans) == keys
+    for key, by_job in spans.items():
+        assert len(by_job) == 60
+        edges = sorted([(t[0], 1) for t in by_job.values()] + [(t[1], -1) for t in by_job.values()])
+        running, most = 0, 0
+        for _, step in edges:
+            running += step
+            most = max(most, running)
+        assert most <= 2, f"{key}: {most} jobs ran at once"
+    # Several processes took part: the limit held across them.
+    assert len({pid for _, _, pid, _, _ in events}) > 1
+
+
+def test_expiry_unblocks_a_job_whose_holder_was_sigkilled(fleet: Fleet) -> None:
+    # A long alive threshold: nobody prunes the dead holder during the test, so only
+    # the semaphore's expiry (2 s) can let the waiting job run.
+    write_config(fleet.dir / "stalwart.toml", fleet.url, alive_threshold=600, maintenance=0.3)
+    holder = fleet.enqueue("proc.limited_short", "k", 60)
+    waiting = fleet.enqueue("proc.limited_short", "k", 0)
+    assert fleet.status(waiting) is JobStatus.BLOCKED
+    sup = fleet.start()
+    wait_for("the holder to start", lambda: fleet.events())
+    # The whole fleet dies at once: nothing is handed back, nothing recovered.
+    children = children_of(sup.pid)
+    for pid in [sup.pid, *children]:
+        os.kill(pid, signal.SIGKILL)
+    sup.communicate(timeout=10)
+    wait_for("the children to die", lambda: not any(alive(p) for p in children), 10)
+    assert fleet.status(holder) is JobStatus.RUNNING
+    killed_at = time.time()
+    again = fleet.start()
+    try:
+        wait_for("the waiting job to run", lambda: fleet.status(waiting) is JobStatus.SUCCESSFUL)
+    except AssertionError:
+        raise AssertionError(stop(again)) from None
+    stop(again)
+    [(_, _, _, ran_at, _)] = [
+        e for e in fleet.timed_events() if e[1] == waiting and e[0] == "start"
+    ]
+    assert ran_at - killed_at < 10
+    assert fleet.status(holder) is JobStatus.RUNNING  # still held by the dead worker

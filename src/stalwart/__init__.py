@@ -11,9 +11,10 @@ from .errors import (
     SerializationError,
     Snooze,
     StalwartError,
+    UniqueJobExists,
     UnknownTaskError,
 )
-from .tasks import JobError, JobResult, JobStatus, Retry, Task
+from .tasks import JobError, JobResult, JobStatus, Limit, Retry, Task
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "JobNotFound",
     "JobResult",
     "JobStatus",
+    "Limit",
     "ProcessExited",
     "ProcessPruned",
     "Retry",
@@ -35,6 +37,7 @@ __all__ = [
     "Snooze",
     "StalwartError",
     "Task",
+    "UniqueJobExists",
     "UnknownTaskError",
     "__version__",
     "current_job",

@@ -12,13 +12,14 @@ from sqlalchemy import Connection
 from .config import Config, load_config
 from .context import Hook, Hooks, capture_current
 from .errors import SerializationError, UnknownTaskError
-from .serialization import dump_arguments
+from .serialization import dump_arguments, dumps
 from .store import FailedFilter, NewJob, Store, utcnow
 from .tasks import (
     DEFAULT_QUEUE,
     NO_RETRY,
     JobResult,
     JobStatus,
+    Limit,
     Retry,
     Task,
     TaskOptions,
@@ -139,6 +140,7 @@ class App:
         discard_on: Iterable[type[BaseException]] = (),
         on_crash: str = "retry",
         max_crashes: int | None = None,
+        concurrency: Limit | Sequence[Limit] | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(  # type: ignore[misc]  # P and R are bound per overload
@@ -153,6 +155,7 @@ class App:
         discard_on: Iterable[type[BaseException]] = (),
         on_crash: str = "retry",
         max_crashes: int | None = None,
+        concurrency: Limit | Sequence[Limit] | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: ``@app.task`` or ``@app.task(queue_name=...)``."""
         if on_crash not in ("retry", "fail"):
@@ -167,6 +170,13 @@ class App:
                 discard_on=tuple(discard_on),
                 on_crash=on_crash,
                 max_crashes=max_crashes if max_crashes is not None else self.config.max_crashes,
+                concurrency=(
+                    ()
+                    if concurrency is None
+                    else (concurrency,)
+                    if isinstance(concurrency, Limit)
+                    else tuple(concurrency)
+                ),
             )
             existing = self.tasks.get(options.name)
             if existing is not None and existing.func is not fn:
@@ -218,6 +228,8 @@ class App:
             t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
         job = self._new_job(t, args, kwargs or {}, capture_current(), utcnow())
         [job_id] = self.store.jobs_enqueue([job], conn=connection)
+        if job.unique_key is not None and connection is None:
+            return self.get_result(job_id)  # may be the job already holding the key
         return self._enqueued_result(job_id, job, args, kwargs or {}, utcnow())
 
     def enqueue_many(
@@ -257,6 +269,9 @@ class App:
     ) -> NewJob:
         args_json, kwargs_json = dump_arguments(args, kwargs)
         opts = task.options
+        limits = None
+        if opts.concurrency:
+            limits = dumps([lim.semaphore(opts.name, args, kwargs) for lim in opts.concurrency])
         return NewJob(
             task_name=opts.name,
             queue_name=opts.queue_name,
@@ -265,6 +280,9 @@ class App:
             kwargs=kwargs_json,
             scheduled_at=opts.run_after or now,
             context=context,
+            concurrency_limits=limits,
+            unique_key=opts.unique_key,
+            unique_conflict=opts.on_conflict,
         )
 
     def _enqueued_result(
@@ -293,6 +311,11 @@ class App:
     def get_result(self, job_id: int) -> JobResult:
         """The job as stored now; raises JobNotFound for an unknown id."""
         return JobResult.from_row(self.store.job_get(job_id), app=self)
+
+    def cancel_job(self, job_id: int) -> bool:
+        """Take a scheduled, ready or blocked job out of line: it ends FAILED with a
+        `Cancelled` error (kept for the record). False if the job is not waiting."""
+        return self.store.job_cancel(job_id)
 
     def pause_queue(self, queue_name: str) -> bool:
         return self.store.queue_pause(check_queue_name(queue_name))

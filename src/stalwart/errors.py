@@ -27,6 +27,14 @@ class JobNotFound(StalwartError, LookupError):
     """No job with that id exists (it never did, or it was discarded or cleared)."""
 
 
+class UniqueJobExists(StalwartError):
+    """A job with this unique key is not finished yet (``job_id`` is that job)."""
+
+    def __init__(self, message: str, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(message)
+
+
 class DatabaseUnavailable(StalwartError):
     """The database could not be reached."""
 
@@ -37,6 +45,15 @@ class ProcessExited(StalwartError):
 
 class ProcessPruned(StalwartError):
     """The process running the job stopped heartbeating and was pruned."""
+
+
+class Cancelled(StalwartError):
+    """Recorded on a job cancelled while it waited (or replaced by a unique job)."""
+
+
+class Discarded(StalwartError):
+    """Recorded on a job dropped because its concurrency limit was full
+    (``Limit(on_conflict="discard")``)."""
 
 
 class Snooze(Exception):

@@ -11,7 +11,7 @@ import enum
 import inspect
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -124,6 +124,47 @@ NO_RETRY = Retry()
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A concurrency limit: at most ``to`` jobs with the same key run at once.
+
+    ``key`` is called with the job's arguments (``key(*args, **kwargs)``) and returns
+    the part of the key that varies (an account id, say); jobs of tasks that share a
+    ``group`` share the limit (default: the task's own name). A job over the limit is
+    blocked — never lost — and runs when a slot frees, in priority then FIFO order; with
+    ``on_conflict="discard"`` it fails at once with a ``Discarded`` error instead.
+    ``duration`` bounds how long a slot is held without being given back: if the holder
+    dies, the slot frees itself after it.
+    """
+
+    to: int = 1
+    key: Callable[..., object] | None = None
+    duration: timedelta = timedelta(minutes=3)
+    group: str | None = None
+    on_conflict: str = "block"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.to, int) or self.to < 1:
+            raise ValueError(f"Limit to must be an integer >= 1, got {self.to!r}")
+        if self.on_conflict not in ("block", "discard"):
+            raise ValueError(
+                f"Limit on_conflict must be 'block' or 'discard', got {self.on_conflict!r}"
+            )
+        if self.duration.total_seconds() <= 0:
+            raise ValueError("Limit duration must be positive")
+
+    def semaphore(
+        self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        part = "" if self.key is None else str(self.key(*args, **kwargs))
+        return {
+            "key": f"{self.group or task_name}/{part}"[:255],
+            "to": self.to,
+            "duration": self.duration.total_seconds(),
+            "on_conflict": self.on_conflict,
+        }
+
+
+@dataclass(frozen=True)
 class TaskOptions:
     name: str
     queue_name: str = DEFAULT_QUEUE
@@ -133,6 +174,9 @@ class TaskOptions:
     on_crash: str = "retry"
     max_crashes: int = 3
     run_after: datetime | None = None
+    concurrency: tuple[Limit, ...] = ()
+    unique_key: str | None = None
+    on_conflict: str = "raise"
 
 
 class Task(Generic[P, R]):
@@ -171,9 +215,26 @@ class Task(Generic[P, R]):
         run_after: timedelta | datetime | None = None,
         priority: int | None = None,
         queue_name: str | None = None,
+        unique_key: str | None = None,
+        on_conflict: str | None = None,
     ) -> Task[P, R]:
-        """A copy of this task with other enqueue options."""
+        r"""A copy of this task with other enqueue options.
+
+        ``unique_key``: while a job with this key is not finished, enqueueing another
+        ``"raise"``\s `UniqueJobExists` (default), ``"ignore"``\s it (returning the
+        existing job), or ``"replace"``\s the waiting one (a running one is kept).
+        """
         changes: dict[str, Any] = {}
+        if unique_key is not None:
+            if not isinstance(unique_key, str) or not 0 < len(unique_key) <= 255:
+                raise ValueError("unique_key must be a string of 1 to 255 characters")
+            changes["unique_key"] = unique_key
+        if on_conflict is not None:
+            if on_conflict not in ("ignore", "replace", "raise"):
+                raise ValueError(
+                    f"on_conflict must be 'ignore', 'replace' or 'raise', got {on_conflict!r}"
+                )
+            changes["on_conflict"] = on_conflict
         if run_after is not None:
             changes["run_after"] = to_run_at(run_after)
         if priority is not None:

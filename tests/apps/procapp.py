@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import timedelta
 
 import stalwart
 
 app = stalwart.App()
 
 
-def record(event: str) -> None:
+def record(event: str, key: str = "-") -> None:
     job = stalwart.current_job()
-    line = f"{event} {job.id} {os.getpid()}\n".encode()
+    line = f"{event} {job.id} {os.getpid()} {time.time():.6f} {key}\n".encode()
     fd = os.open(os.environ["STALWART_TEST_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, line)  # one write with O_APPEND: lines never interleave
@@ -66,3 +67,23 @@ def noop(n: int) -> int:
 def fail_on_crash(seconds: float) -> None:
     record("start")
     time.sleep(seconds)
+
+
+@app.task(
+    name="proc.limited",
+    concurrency=stalwart.Limit(to=2, key=lambda key, seconds: key, duration=timedelta(seconds=60)),
+)
+def limited(key: str, seconds: float) -> None:
+    record("start", key)
+    time.sleep(seconds)
+    record("end", key)
+
+
+@app.task(
+    name="proc.limited_short",
+    concurrency=stalwart.Limit(to=1, key=lambda key, seconds: key, duration=timedelta(seconds=2)),
+)
+def limited_short(key: str, seconds: float) -> None:
+    record("start", key)
+    time.sleep(seconds)
+    record("end", key)

@@ -29,6 +29,7 @@ class Dispatcher(Actor):
         *,
         polling_interval: float = 1.0,
         batch_size: int = 500,
+        concurrency_maintenance_interval: float = 60.0,
         name: str | None = None,
         supervisor_id: int | None = None,
     ) -> None:
@@ -36,6 +37,8 @@ class Dispatcher(Actor):
         self.polling_interval = polling_interval
         self.batch_size = batch_size
         self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY
+        self.concurrency_interval = concurrency_maintenance_interval
+        self._next_concurrency = time.monotonic()
         self.dispatched = 0
 
     def metadata(self) -> dict[str, Any]:
@@ -68,6 +71,16 @@ class Dispatcher(Actor):
         return moved
 
     def _maintain(self) -> None:
+        if time.monotonic() >= self._next_concurrency:
+            self._next_concurrency = time.monotonic() + self.concurrency_interval
+            expired, unblocked = self.store.semaphores_maintain(self.batch_size)
+            if expired or unblocked:
+                log.info(
+                    "%s: %d semaphore(s) expired, %d job(s) unblocked",
+                    self.name,
+                    expired,
+                    unblocked,
+                )
         if not self.app.config.preserve_finished_jobs or time.monotonic() < self._next_clear:
             return
         self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY

@@ -98,6 +98,7 @@ class Supervisor:
                     app,
                     polling_interval=dc.polling_interval,  # type: ignore[attr-defined]
                     batch_size=dc.batch_size,  # type: ignore[attr-defined]
+                    concurrency_maintenance_interval=dc.concurrency_maintenance_interval,  # type: ignore[attr-defined]
                     name=name,
                     supervisor_id=sup,
                 )

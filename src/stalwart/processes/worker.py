@@ -187,6 +187,7 @@ class Worker(Actor):
             finished_at=utcnow(),
             kind="success",
             result=dumps(value) if value is not None else None,
+            concurrency_limits=job.concurrency_limits,
         )
 
     def _failure(self, job: ClaimedJob, exc: BaseException, started: Any) -> Outcome:
@@ -199,10 +200,22 @@ class Worker(Actor):
                 kind="snooze",
                 retry_at=now + timedelta(seconds=exc.seconds),
                 counts_attempt=False,
+                concurrency_limits=job.concurrency_limits,
             )
         error = describe_error(exc, now.isoformat())
         attempt = job.attempts + 1
         task = self.app.tasks.get(job.task_name)
+        if task is not None and isinstance(exc, task.options.discard_on):
+            # discard_on: the job ends here, finished, with the exception on record.
+            log.info("job %s (%s) discarded: %s", job.id, job.task_name, error["message"])
+            return Outcome(
+                job_id=job.id,
+                started_at=started,
+                finished_at=now,
+                kind="discard",
+                error={**error, "discarded": True},
+                concurrency_limits=job.concurrency_limits,
+            )
         retry_at = None
         retryable = task is not None and not isinstance(exc, (UnknownTaskError, SerializationError))
         if task is not None and retryable and task.options.retry.should_retry(attempt, exc):
@@ -216,6 +229,7 @@ class Worker(Actor):
             kind="failure",
             error=error,
             retry_at=retry_at,
+            concurrency_limits=job.concurrency_limits,
         )
 
     # ---- stopping ----

@@ -21,6 +21,7 @@ from .processes import ProcessesStore, ProcessRow
 from .ready import ReadyStore
 from .records import ClaimedJob, JobRow, NewJob, Outcome, QueueSelector
 from .scheduled import ScheduledStore
+from .semaphores import SemaphoresStore
 from .stats import StatsStore
 
 
@@ -29,6 +30,7 @@ class Store(
     ReadyStore,
     ClaimedStore,
     ScheduledStore,
+    SemaphoresStore,
     FailedStore,
     PausesStore,
     ProcessesStore,

@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, literal, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, text, update
 
 from . import schema as s
 from .base import StoreBase, utcnow
 from .records import Outcome
+from .semaphores import Waiting, make_ready, release
 
 c = s.claimed_executions
 j = s.jobs
@@ -29,7 +30,8 @@ class ClaimedStore(StoreBase):
         """
         if not outcomes:
             return []
-        if self.caps.writable_cte and all(o.kind == "success" for o in outcomes):
+        plain = all(o.kind == "success" and o.concurrency_limits is None for o in outcomes)
+        if self.caps.writable_cte and plain:
             return self.run_statement(
                 lambda conn: self._finish_one_statement(conn, process_id, outcomes)
             )
@@ -78,7 +80,7 @@ class ClaimedStore(StoreBase):
         else:
             # One JSON parameter, encoded in C, instead of arrays adapted value by value.
             sql = taken + (
-                f"UPDATE {j.name} AS j SET finished_at = v.finished_at,"
+                f"UPDATE {j.name} AS j SET finished_at = v.finished_at, unique_key = NULL,"
                 " started_at = v.started_at, result = v.result, attempts = j.attempts + 1"
                 " FROM json_to_recordset(CAST(:rows AS json))"
                 " AS v(id bigint, started_at timestamp, finished_at timestamp, result text)"
@@ -98,6 +100,7 @@ class ClaimedStore(StoreBase):
         return [int(i) for i in conn.execute(text(sql), params).scalars()]
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
+        release(conn, [o.concurrency_limits for o in done if o.concurrency_limits])
         if not self.preserve_finished_jobs:
             conn.execute(delete(j).where(j.c.id.in_([o.job_id for o in done])))
             return
@@ -109,6 +112,7 @@ class ClaimedStore(StoreBase):
                 started_at=bindparam("b_started"),
                 result=bindparam("b_result"),
                 attempts=j.c.attempts + 1,
+                unique_key=None,
             ),
             [
                 {
@@ -128,10 +132,13 @@ class ClaimedStore(StoreBase):
         ).all()
         current = {int(r.id): r for r in rows}
         now = utcnow()
+        # Leaving claimed releases the job's slots; a retry takes them again when due.
+        release(conn, [o.concurrency_limits for o in outcomes if o.concurrency_limits], now)
         updates: list[dict[str, Any]] = []
-        ready: list[dict[str, Any]] = []
+        ready: list[Waiting] = []
         scheduled: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        discarded: list[int] = []
         for o in outcomes:
             row = current[o.job_id]
             errors = json.loads(row.errors) if row.errors else []
@@ -143,6 +150,8 @@ class ClaimedStore(StoreBase):
                     "b_errors": json.dumps(errors) if errors else None,
                     "b_started": o.started_at,
                     "b_inc": 1 if o.counts_attempt else 0,
+                    # A retry or snooze for later: the job's scheduled time is the new one.
+                    "b_sched": o.retry_at if o.retry_at and o.retry_at > now else None,
                 }
             )
             execution = {
@@ -151,7 +160,9 @@ class ClaimedStore(StoreBase):
                 "priority": row.priority,
                 "created_at": now,
             }
-            if o.retry_at is None:
+            if o.kind == "discard":
+                discarded.append(o.job_id)
+            elif o.retry_at is None:
                 error = o.error or {}
                 failed.append(
                     {
@@ -165,7 +176,9 @@ class ClaimedStore(StoreBase):
             elif o.retry_at > now:
                 scheduled.append({**execution, "scheduled_at": o.retry_at})
             else:
-                ready.append(execution)
+                ready.append(
+                    Waiting(o.job_id, row.queue_name, int(row.priority), o.concurrency_limits)
+                )
         conn.execute(
             update(j)
             .where(j.c.id == bindparam("b_id"))
@@ -173,10 +186,19 @@ class ClaimedStore(StoreBase):
                 errors=bindparam("b_errors"),
                 started_at=bindparam("b_started"),
                 attempts=j.c.attempts + bindparam("b_inc"),
+                scheduled_at=func.coalesce(
+                    bindparam("b_sched", type_=s.Timestamp), j.c.scheduled_at
+                ),
             ),
             updates,
         )
-        _insert_executions(conn, ready=ready, scheduled=scheduled, failed=failed)
+        if ready:
+            make_ready(conn, ready, now)
+        if discarded:  # discard_on: finished, the exception kept in errors
+            conn.execute(
+                update(j).where(j.c.id.in_(discarded)).values(finished_at=now, unique_key=None)
+            )
+        _insert_executions(conn, scheduled=scheduled, failed=failed)
 
     def claimed_release(self, process_id: int | None, job_ids: Sequence[int] | None = None) -> int:
         """Hand claimed jobs back to ready, as if never started (a graceful shutdown)."""
@@ -215,7 +237,14 @@ class ClaimedStore(StoreBase):
         should_retry: Callable[[str, int], bool],
     ) -> tuple[list[int], list[int]]:
         q = (
-            select(j.c.id, j.c.task_name, j.c.crashes, j.c.errors, j.c.queue_name)
+            select(
+                j.c.id,
+                j.c.task_name,
+                j.c.crashes,
+                j.c.errors,
+                j.c.queue_name,
+                j.c.concurrency_limits,
+            )
             .select_from(c.join(j, j.c.id == c.c.job_id))
             .where(c.c.process_id == process_id)
         )
@@ -237,9 +266,10 @@ class ClaimedStore(StoreBase):
         if ids:
             conn.execute(delete(c).where(c.c.job_id.in_(ids)))
         if retried:
-            requeue(conn, retried)
+            requeue(conn, retried)  # still holding their slots: they run again at once
         if failed:
             queue_of = {int(r.id): r.queue_name for r in rows}
+            release(conn, [r.concurrency_limits for r in rows if int(r.id) in failed], now)
             conn.execute(
                 insert(s.failed_executions),
                 [
@@ -296,12 +326,9 @@ def requeue(conn: Connection, job_ids: Sequence[int], at: datetime | None = None
 def _insert_executions(
     conn: Connection,
     *,
-    ready: list[dict[str, Any]],
     scheduled: list[dict[str, Any]],
     failed: list[dict[str, Any]],
 ) -> None:
-    if ready:
-        conn.execute(insert(s.ready_executions), ready)
     if scheduled:
         conn.execute(insert(s.scheduled_executions), scheduled)
     if failed:

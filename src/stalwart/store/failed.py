@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Select, delete, select
 
 from . import schema as s
 from .base import StoreBase
-from .claimed import requeue
+from .semaphores import Waiting, make_ready
 
 f = s.failed_executions
 
@@ -71,8 +71,17 @@ class FailedStore(StoreBase):
 
     @staticmethod
     def _retry_batch(conn: Connection, ids: list[int]) -> None:
+        rows = conn.execute(
+            select(
+                s.jobs.c.id, s.jobs.c.queue_name, s.jobs.c.priority, s.jobs.c.concurrency_limits
+            ).where(s.jobs.c.id.in_(ids))
+        ).all()
         conn.execute(delete(f).where(f.c.job_id.in_(ids)))
-        requeue(conn, ids)
+        # Back through the concurrency limits: a failed job holds no slot.
+        make_ready(
+            conn,
+            [Waiting(int(r.id), r.queue_name, int(r.priority), r.concurrency_limits) for r in rows],
+        )
 
     @staticmethod
     def _discard_batch(conn: Connection, ids: list[int]) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 
-from ..errors import JobNotFound
+from ..errors import JobNotFound, UniqueJobExists
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
 from .capabilities import Capabilities
 from .records import JobRow, NewJob
+from .semaphores import Waiting, make_ready, release
 
 # Rows per multi-row INSERT statement: big enough to amortize the round trip, small
 # enough to stay under every driver's parameter limit (SQLite: 32766).
@@ -27,7 +30,7 @@ _JOB_COLUMNS = (
     "args",
     "kwargs",
     "context",
-    "concurrency_key",
+    "concurrency_limits",
     "unique_key",
     "scheduled_at",
     "enqueued_at",
@@ -49,31 +52,44 @@ class JobsStore(StoreBase):
 
     def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob]) -> list[int]:
         now = utcnow()
-        if len(jobs) >= COPY_THRESHOLD and Capabilities.of(conn.dialect).copy_from:
+        if any(j.unique_key is not None for j in jobs):
+            return [self._insert_unique(conn, j, now) for j in jobs]
+        plain = all(j.concurrency_limits is None for j in jobs)
+        if plain and len(jobs) >= COPY_THRESHOLD and Capabilities.of(conn.dialect).copy_from:
             return _copy_jobs(conn, jobs, now)
         ids: list[int] = []
         for start in range(0, len(jobs), INSERT_CHUNK):
             chunk = jobs[start : start + INSERT_CHUNK]
             ids.extend(self._insert_job_rows(conn, chunk, now))
-        ready: list[dict[str, Any]] = []
-        scheduled: list[dict[str, Any]] = []
-        for job_id, job in zip(ids, jobs, strict=True):
-            row = {
-                "job_id": job_id,
-                "queue_name": job.queue_name,
-                "priority": job.priority,
-                "created_at": now,
-            }
-            if job.scheduled_at > now:
-                row["scheduled_at"] = job.scheduled_at
-                scheduled.append(row)
-            else:
-                ready.append(row)
-        if ready:
-            conn.execute(insert(s.ready_executions), ready)
-        if scheduled:
-            conn.execute(insert(s.scheduled_executions), scheduled)
+        _place(conn, list(zip(ids, jobs, strict=True)), now)
         return ids
+
+    def _insert_unique(self, conn: Connection, job: NewJob, now: datetime) -> int:
+        """Insert a job with a unique key; on a clash, act on ``job.unique_conflict``."""
+        for _ in range(3):
+            try:
+                with conn.begin_nested():
+                    [job_id] = self._insert_job_rows(conn, [job], now)
+                _place(conn, [(job_id, job)], now)
+                return job_id
+            except IntegrityError:
+                existing = conn.execute(
+                    select(s.jobs.c.id).where(s.jobs.c.unique_key == job.unique_key)
+                ).scalar()
+                if existing is None:
+                    continue  # it finished meanwhile: try again
+                if job.unique_conflict == "ignore":
+                    return int(existing)
+                if job.unique_conflict == "replace":
+                    if not _cancel_waiting(conn, int(existing), now, "replaced"):
+                        return int(existing)  # running: it cannot be replaced
+                    continue
+                raise UniqueJobExists(
+                    f"a job with unique key {job.unique_key!r} is not finished yet "
+                    f"(job {existing})",
+                    int(existing),
+                ) from None
+        raise UniqueJobExists(f"could not enqueue unique key {job.unique_key!r}", 0)
 
     def _insert_job_rows(
         self, conn: Connection, chunk: Sequence[NewJob], now: datetime
@@ -86,7 +102,7 @@ class JobsStore(StoreBase):
                 "args": j.args,
                 "kwargs": j.kwargs,
                 "context": j.context,
-                "concurrency_key": j.concurrency_key,
+                "concurrency_limits": j.concurrency_limits,
                 "unique_key": j.unique_key,
                 "scheduled_at": j.scheduled_at,
                 "enqueued_at": now,
@@ -102,6 +118,10 @@ class JobsStore(StoreBase):
             return [int(r[0]) for r in conn.execute(stmt, rows)]
         # Without ordered RETURNING, one statement per row is the only exact mapping.
         return [inserted_id(conn.execute(insert(s.jobs), r)) for r in rows]
+
+    def job_cancel(self, job_id: int) -> bool:
+        """Cancel a scheduled, ready or blocked job; False if it is not waiting."""
+        return self.run(lambda c: _cancel_waiting(c, job_id, utcnow(), "by request"))
 
     def job_get(self, job_id: int) -> JobRow:
         row = self.run(lambda c: job_rows(c, [job_id]))
@@ -137,6 +157,75 @@ class JobsStore(StoreBase):
         return len(ids)
 
 
+def _place(conn: Connection, jobs: list[tuple[int, NewJob]], now: datetime) -> None:
+    """Give new jobs their execution row: ready (or blocked), or scheduled."""
+    due = [
+        Waiting(job_id, j.queue_name, j.priority, j.concurrency_limits)
+        for job_id, j in jobs
+        if j.scheduled_at <= now
+    ]
+    scheduled = [
+        {
+            "job_id": job_id,
+            "queue_name": j.queue_name,
+            "priority": j.priority,
+            "scheduled_at": j.scheduled_at,
+            "created_at": now,
+        }
+        for job_id, j in jobs
+        if j.scheduled_at > now
+    ]
+    if due:
+        make_ready(conn, due, now)
+    if scheduled:
+        conn.execute(insert(s.scheduled_executions), scheduled)
+
+
+def _cancel_waiting(conn: Connection, job_id: int, now: datetime, why: str) -> bool:
+    """Take a scheduled, ready or blocked job out of line, as failed with a Cancelled
+    error (its unique key freed). False if the job is not waiting (running, done)."""
+    held = conn.execute(
+        select(s.jobs.c.concurrency_limits, s.jobs.c.queue_name, s.jobs.c.errors).where(
+            s.jobs.c.id == job_id
+        )
+    ).first()
+    if held is None:
+        return False
+    was_ready = conn.execute(
+        delete(s.ready_executions).where(s.ready_executions.c.job_id == job_id)
+    ).rowcount
+    other = sum(
+        conn.execute(delete(t).where(t.c.job_id == job_id)).rowcount
+        for t in (s.scheduled_executions, s.blocked_executions)
+    )
+    if not was_ready and not other:
+        return False
+    if was_ready:
+        release(conn, [held.concurrency_limits], now)  # a ready job holds its slots
+    error = {
+        "class": "stalwart.errors.Cancelled",
+        "message": f"cancelled ({why})",
+        "traceback": "",
+        "at": now.isoformat(),
+    }
+    errors = (json.loads(held.errors) if held.errors else []) + [error]
+    conn.execute(
+        update(s.jobs)
+        .where(s.jobs.c.id == job_id)
+        .values(unique_key=None, errors=json.dumps(errors))
+    )
+    conn.execute(
+        insert(s.failed_executions).values(
+            job_id=job_id,
+            queue_name=held.queue_name,
+            error_class=error["class"],
+            error=json.dumps(error),
+            created_at=now,
+        )
+    )
+    return True
+
+
 def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
     """Bulk enqueue by COPY: ids drawn from the sequence first, then one COPY per table."""
     raw: Any = conn.connection.dbapi_connection
@@ -158,7 +247,7 @@ def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[
                         j.args,
                         j.kwargs,
                         j.context,
-                        j.concurrency_key,
+                        j.concurrency_limits,
                         j.unique_key,
                         j.scheduled_at,
                         now,
@@ -221,7 +310,7 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
                 args=r["args"],
                 kwargs=r["kwargs"],
                 context=r["context"],
-                concurrency_key=r["concurrency_key"],
+                concurrency_limits=r["concurrency_limits"],
                 unique_key=r["unique_key"],
                 scheduled_at=r["scheduled_at"],
                 enqueued_at=r["enqueued_at"],

@@ -31,6 +31,7 @@ _JOB_FIELDS = (
     j.c.context,
     j.c.attempts,
     j.c.enqueued_at,
+    j.c.concurrency_limits,
 )
 
 
@@ -174,4 +175,5 @@ def _claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
         attempts=int(row.attempts),
         enqueued_at=row.enqueued_at,
         claimed_at=claimed_at,
+        concurrency_limits=row.concurrency_limits,
     )

@@ -16,8 +16,10 @@ class NewJob:
     kwargs: str  # JSON text
     scheduled_at: datetime
     context: str | None = None
-    concurrency_key: str | None = None
+    concurrency_limits: str | None = None
     unique_key: str | None = None
+    # With a unique key already taken by an unfinished job: "ignore" | "replace" | "raise".
+    unique_conflict: str = "raise"
 
 
 @dataclass(slots=True)  # not frozen: made by the hundred per claim, frozen init is slow
@@ -34,6 +36,7 @@ class ClaimedJob:
     attempts: int  # attempts before this one
     enqueued_at: datetime
     claimed_at: datetime
+    concurrency_limits: str | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +54,8 @@ class Outcome:
     retry_at: datetime | None = None
     # Snoozes do not count as an attempt.
     counts_attempt: bool = True
+    # The semaphores the job holds (JSON), released when it leaves claimed.
+    concurrency_limits: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,7 @@ class JobRow:
     args: str
     kwargs: str
     context: str | None
-    concurrency_key: str | None
+    concurrency_limits: str | None
     unique_key: str | None
     scheduled_at: datetime
     enqueued_at: datetime

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from . import schema as s
 from .base import StoreBase, utcnow
+from .semaphores import Waiting, make_ready
 
 sch = s.scheduled_executions
 
@@ -30,14 +31,30 @@ class ScheduledStore(StoreBase):
         ids = [int(i) for i in conn.execute(q).scalars()]
         if not ids:
             return 0
-        conn.execute(
-            insert(s.ready_executions).from_select(
-                ["job_id", "queue_name", "priority", "created_at"],
-                select(
-                    sch.c.job_id, sch.c.queue_name, sch.c.priority, literal(now, s.Timestamp)
-                ).where(sch.c.job_id.in_(ids)),
+        limited = conn.execute(
+            select(sch.c.job_id, sch.c.queue_name, sch.c.priority, s.jobs.c.concurrency_limits)
+            .select_from(sch.join(s.jobs, s.jobs.c.id == sch.c.job_id))
+            .where(sch.c.job_id.in_(ids), s.jobs.c.concurrency_limits.is_not(None))
+        ).all()
+        plain = sorted(set(ids) - {int(r.job_id) for r in limited})
+        if plain:  # the common case: one INSERT ... SELECT, no row through Python
+            conn.execute(
+                insert(s.ready_executions).from_select(
+                    ["job_id", "queue_name", "priority", "created_at"],
+                    select(
+                        sch.c.job_id, sch.c.queue_name, sch.c.priority, literal(now, s.Timestamp)
+                    ).where(sch.c.job_id.in_(plain)),
+                )
             )
-        )
+        if limited:
+            make_ready(
+                conn,
+                [
+                    Waiting(int(r.job_id), r.queue_name, int(r.priority), r.concurrency_limits)
+                    for r in limited
+                ],
+                now,
+            )
         conn.execute(delete(sch).where(sch.c.job_id.in_(ids)))
         return len(ids)
 

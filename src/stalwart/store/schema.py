@@ -48,7 +48,10 @@ jobs = Table(
     Column("args", LongText, nullable=False),
     Column("kwargs", LongText, nullable=False),
     Column("context", LongText, nullable=True),
-    Column("concurrency_key", String(255), nullable=True),
+    # JSON list of {"key", "to", "duration", "on_conflict"}: the semaphores this job
+    # must hold to run (concurrency limits).
+    Column("concurrency_limits", LongText, nullable=True),
+    # Set while the job is not finished: a unique index makes a second one fail.
     Column("unique_key", String(255), nullable=True),
     Column("scheduled_at", Timestamp, nullable=False),
     Column("enqueued_at", Timestamp, nullable=False),
@@ -61,6 +64,7 @@ jobs = Table(
     # Clearing finished jobs walks this index in batches. Every index here is paid on
     # each enqueue, so the jobs table has no other.
     # Partial where supported: unfinished jobs (the ones being enqueued) skip it.
+    UniqueConstraint("unique_key", name="uq_stalwart_jobs_unique_key"),
     Index(
         "ix_stalwart_jobs_finished_at",
         "finished_at",
@@ -196,6 +200,7 @@ recurring_tasks = Table(
     Column("queue_name", String(100), nullable=True),
     Column("priority", SmallInteger, nullable=True),
     Column("missed", String(16), nullable=False, default="skip"),
+    Column("missed_window", Integer, nullable=False, default=86400),
     Column("description", Text, nullable=True),
     Column("static", Boolean, nullable=False, default=True),
     Column("created_at", Timestamp, nullable=False),
