@@ -96,7 +96,7 @@ def test_migrated_schema_equals_declared(backend: str, tmp_path: Path) -> None:
         applied = store.migrate()
         assert applied == [m.version for m in MIGRATIONS]
         assert _shape(store.engine) == _declared()
-        assert len(metadata.tables) == 11
+        assert len(metadata.tables) == 12  # eleven + stalwart_audit_events
         assert all(name.startswith("stalwart_") for name in metadata.tables)
     finally:
         store.dispose()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from . import audit as _audit  # noqa: F401  (registers stalwart_audit_events)
 from .base import utcnow
 from .capabilities import Capabilities
 from .claimed import ClaimedStore
+from .dashboard import DashboardStore
 from .engine import make_engine
 from .failed import FailedFilter, FailedStore
 from .jobs import JobsStore
@@ -35,6 +37,7 @@ class Store(
     PausesStore,
     ProcessesStore,
     StatsStore,
+    DashboardStore,
 ):
     def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
         super().__init__(engine)

@@ -35,6 +35,9 @@ class Capabilities:
     writable_cte: bool = False
     # DELETE ... RETURNING: release claims and learn which were ours in one statement.
     delete_returning: bool = False
+    # Where a cheap row-count estimate of a big table comes from (the dashboard):
+    # "pg_class" (reltuples), "information_schema" (TABLE_ROWS) or "none" (capped count).
+    row_estimate: str = "none"
 
     @classmethod
     def of(cls, dialect: Dialect) -> Capabilities:
@@ -52,6 +55,7 @@ class Capabilities:
                 autovacuum=True,
                 writable_cte=True,
                 delete_returning=True,
+                row_estimate="pg_class",
             )
         if name in ("mysql", "mariadb"):
             return cls(
@@ -66,6 +70,7 @@ class Capabilities:
                 transactional_ddl=False,
                 truncate=True,
                 delete_returning=bool(dialect.delete_returning),
+                row_estimate="information_schema",
             )
         if name == "sqlite":
             return cls(
