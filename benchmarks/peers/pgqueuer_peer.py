@@ -11,6 +11,9 @@ What it measures
       it from the queue table, so that flush is inside the timed window, just as the
       raw-SQL floor's DELETE is.
     * peak_rss_mb: sum of the W workers' peak RSS (see ``_common``).
+    * pickup latency: one idle worker running ``QueueManager.run()`` in its default
+      continuous mode (LISTEN/NOTIFY wake-ups), jobs enqueued one at a time with
+      ``Queries.enqueue`` (see ``_common.LatencyProbe``).
 
 Being fair to pgqueuer
     * A dedicated database (``bench_pgqueuer``). pgqueuer's schema is uninstalled and
@@ -53,6 +56,7 @@ import _common
 SYSTEM = "pgqueuer"
 DATABASE = "bench_pgqueuer"
 ENTRYPOINT = "noop"
+LATENCY_ENTRYPOINT = "record_start"
 DEFAULT_BATCH_SIZE = 400
 DEFAULT_ENQUEUE_CHUNK = 1000
 DEFAULT_DRIVER = "asyncpg"
@@ -126,6 +130,40 @@ async def _drain_worker(dsn: str, driver: str, batch_size: int) -> None:
     _common.worker_report(ran, finished)
 
 
+async def _latency_worker(dsn: str, driver: str, batch_size: int, path: str) -> None:
+    """The latency probe's worker: pgqueuer's consumer in continuous mode."""
+    _common.open_start_log(path)
+    conn, close = await _connect(dsn, driver)
+    try:
+        qm = QueueManager(Queries(conn))
+
+        @qm.entrypoint(LATENCY_ENTRYPOINT)
+        async def record_start(job: Job) -> None:
+            _common.record_start(int(job.payload or b"-1"))
+
+        _common.worker_ready_and_wait()
+        _common.exit_when_parent_lets_go()
+        await qm.run(batch_size=batch_size)
+    finally:
+        await close()
+
+
+async def _latency(dsn: str, driver: str, batch_size: int) -> _common.Latency:
+    conn, close = await _connect(dsn, driver)
+    try:
+        queries = Queries(conn)
+        await queries.clear_queue()
+        opts = {"dsn": dsn, "driver": driver, "batch_size": batch_size}
+        with _common.LatencyProbe(__file__, opts) as probe:
+            for n in range(probe.jobs):
+                await asyncio.sleep(probe.until(n))
+                await queries.enqueue(LATENCY_ENTRYPOINT, str(n).encode(), 0)
+                probe.committed(n)
+            return probe.result()
+    finally:
+        await close()
+
+
 def _remaining(dsn: str) -> int:
     import psycopg
 
@@ -143,6 +181,7 @@ def run(
     batch_size: int = DEFAULT_BATCH_SIZE,
     enqueue_chunk: int = DEFAULT_ENQUEUE_CHUNK,
     driver: str = DEFAULT_DRIVER,
+    measure_latency: bool = True,
 ) -> _common.PeerResult:
     """Benchmark pgqueuer: enqueue *jobs* no-op jobs, drain them with *workers* processes."""
     bench_dsn = _common.ensure_database(dsn, DATABASE)
@@ -152,7 +191,8 @@ def run(
     left = _remaining(bench_dsn)
     if drain.jobs_run != jobs or left != 0:
         raise RuntimeError(f"pgqueuer ran {drain.jobs_run} of {jobs} jobs, {left} left in queue")
-    return _common.result(SYSTEM, jobs, enqueue_s, drain)
+    pickup = _run_async(_latency(bench_dsn, driver, batch_size)) if measure_latency else None
+    return _common.result(SYSTEM, jobs, enqueue_s, drain, latency=pickup)
 
 
 def _extra_args(parser: Any) -> None:
@@ -167,7 +207,14 @@ def main() -> None:
     args = _common.parse_args((__doc__ or SYSTEM).splitlines()[0], extra=_extra_args)
     if args.worker is not None:
         opts = _common.worker_options(args.worker)
-        _run_async(_drain_worker(opts["dsn"], opts["driver"], int(opts["batch_size"])))
+        if "latency_file" in opts:
+            _run_async(
+                _latency_worker(
+                    opts["dsn"], opts["driver"], int(opts["batch_size"]), opts["latency_file"]
+                )
+            )
+        else:
+            _run_async(_drain_worker(opts["dsn"], opts["driver"], int(opts["batch_size"])))
         return
     out = run(
         args.dsn,
@@ -176,6 +223,7 @@ def main() -> None:
         batch_size=args.batch_size,
         enqueue_chunk=args.enqueue_chunk,
         driver=args.driver,
+        measure_latency=args.latency,
     )
     print(json.dumps(out))
 

@@ -11,6 +11,10 @@ What it measures
       DELETE comes back empty; timed from the moment the connected workers are released
       until the last worker sees an empty queue.
     * peak_rss_mb: sum of the W workers' peak RSS (see ``_common``).
+    * pickup latency: the least a PostgreSQL queue can do: each single enqueue is one
+      transaction of ``INSERT`` + ``NOTIFY floor_jobs``; one idle worker ``LISTEN``s,
+      and on each wake-up (or after 1 s without one) runs the same claim until it comes
+      back empty.
 
 This is the cost of "claim + finish" with nothing on top (no status, retries, heartbeats,
 results or logging): a framework on the same database cannot beat it by much, so it shows
@@ -40,6 +44,7 @@ SYSTEM = "raw-sql-floor"
 QUEUE = "default"
 INSERT_CHUNK = 1000
 CLAIM_BATCH = 100
+CHANNEL = "floor_jobs"
 
 SCHEMA = (
     "DROP TABLE IF EXISTS floor_jobs",
@@ -100,7 +105,40 @@ def _drain_worker(dsn: str) -> None:
     _common.worker_report(ran, finished)
 
 
-def run(dsn: str, jobs: int, workers: int) -> _common.PeerResult:
+def _latency_worker(dsn: str, path: str) -> None:
+    """The latency probe's worker: LISTEN, claim on every wake-up until empty."""
+    _common.open_start_log(path)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"LISTEN {CHANNEL}")
+        cur = conn.cursor()
+        _common.worker_ready_and_wait()
+        _common.exit_when_parent_lets_go()
+        while True:
+            cur.execute(CLAIM, (QUEUE, CLAIM_BATCH), prepare=True)
+            rows = cur.fetchall()
+            for _job_id, payload in rows:
+                _common.record_start(int(payload["n"]))
+            if not rows:
+                # Notifications that came while we were claiming wait in psycopg's
+                # backlog and are yielded at once: no wake-up is lost.
+                for _ in conn.notifies(timeout=1.0, stop_after=1):
+                    pass
+
+
+def _latency(dsn: str) -> _common.Latency:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM floor_jobs")
+        with _common.LatencyProbe(__file__, {"dsn": dsn}) as probe:
+            for n in range(probe.jobs):
+                time.sleep(probe.until(n))
+                with conn.transaction():
+                    conn.execute(_insert_sql(1), (QUEUE, 0, Jsonb({"n": n})))
+                    conn.execute(f"NOTIFY {CHANNEL}")
+                probe.committed(n)
+            return probe.result()
+
+
+def run(dsn: str, jobs: int, workers: int, *, measure_latency: bool = True) -> _common.PeerResult:
     """Benchmark the raw-SQL floor: enqueue *jobs* rows, drain with *workers* processes."""
     enqueue_s = _prepare_and_enqueue(dsn, jobs)
     drain = _common.run_workers(__file__, [{"dsn": dsn}] * workers)
@@ -109,15 +147,20 @@ def run(dsn: str, jobs: int, workers: int) -> _common.PeerResult:
     left = int(row[0]) if row else -1
     if drain.jobs_run != jobs or left != 0:
         raise RuntimeError(f"floor ran {drain.jobs_run} of {jobs} jobs, {left} left in table")
-    return _common.result(SYSTEM, jobs, enqueue_s, drain)
+    pickup = _latency(dsn) if measure_latency else None
+    return _common.result(SYSTEM, jobs, enqueue_s, drain, latency=pickup)
 
 
 def main() -> None:
     args = _common.parse_args((__doc__ or SYSTEM).splitlines()[0])
     if args.worker is not None:
-        _drain_worker(_common.worker_options(args.worker)["dsn"])
+        opts = _common.worker_options(args.worker)
+        if "latency_file" in opts:
+            _latency_worker(opts["dsn"], opts["latency_file"])
+        else:
+            _drain_worker(opts["dsn"])
         return
-    print(json.dumps(run(args.dsn, args.jobs, args.workers)))
+    print(json.dumps(run(args.dsn, args.jobs, args.workers, measure_latency=args.latency)))
 
 
 if __name__ == "__main__":
