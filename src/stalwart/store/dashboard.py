@@ -262,10 +262,19 @@ class DashboardStore(StoreBase):
                     counts[row[0]]["oldest_ready_at"] = row[2]
 
         r = s.ready_executions
+        # min(job_id), not min(created_at): the GROUP BY stays an index-only scan of
+        # (queue_name, priority, job_id); the oldest row's time is one lookup per queue.
         add(
-            select(r.c.queue_name, func.count(), func.min(r.c.created_at)).group_by(r.c.queue_name),
+            select(r.c.queue_name, func.count(), func.min(r.c.job_id)).group_by(r.c.queue_name),
             "ready",
         )
+        oldest = [v["oldest_ready_at"] for v in counts.values() if "oldest_ready_at" in v]
+        since = dict(
+            conn.execute(select(r.c.job_id, r.c.created_at).where(r.c.job_id.in_(oldest))).all()
+        )
+        for v in counts.values():
+            if "oldest_ready_at" in v:
+                v["oldest_ready_at"] = since.get(v["oldest_ready_at"])
         for status, t in (
             ("scheduled", s.scheduled_executions),
             ("blocked", s.blocked_executions),
@@ -531,15 +540,20 @@ class DashboardStore(StoreBase):
             )
         return out
 
-    def dashboard_status_counts(self) -> dict[str, Estimate]:
-        """Jobs per status: exact for the execution tables, estimated for finished."""
+    def dashboard_status_counts(
+        self, queues: Sequence[QueueStats] | None = None
+    ) -> dict[str, Estimate]:
+        """Jobs per status: exact for the execution tables (summed from ``queues``, the
+        overview, when given), estimated for finished ones."""
 
         def body(conn: Connection) -> dict[str, Estimate]:
-            out = {}
-            for status in ("READY", "SCHEDULED", "RUNNING", "BLOCKED", "FAILED"):
-                t, _ = _execution(status)
-                n = conn.execute(select(func.count()).select_from(t)).scalar_one()
-                out[status] = Estimate(int(n), "exact")
+            qs = queues if queues is not None else self._dash_queue_overview(conn)
+            out = {
+                status.upper(): Estimate(
+                    sum(getattr(q, status) for q in qs), "exact"
+                )
+                for status in ("ready", "scheduled", "running", "blocked", "failed")
+            }
             total = self._dash_estimate(conn, j.name)
             live = sum(e.value for e in out.values())
             out["FINISHED"] = Estimate(max(total.value - live, 0), total.kind)

@@ -20,12 +20,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -360,7 +359,7 @@ def overview(request: Request) -> Response:
     if sort not in QUEUE_SORTS:
         return error_page(request, 400, f"sort must be one of {', '.join(QUEUE_SORTS)}")
     queues = sorted(store.dashboard_queue_overview(), key=QUEUE_SORTS[sort])
-    counts = store.dashboard_status_counts()
+    counts = store.dashboard_status_counts(queues)
     since, until = hour_window(utcnow())
     samples = store.dashboard_finished_sample(since, until, BUCKETS, PER_BUCKET)
     act = activity(samples, since, until, BUCKETS, PER_BUCKET)
@@ -582,13 +581,34 @@ def audit_page(request: Request) -> Response:
 # ---- actions: POST only, for principals who may act, with CSRF checks ----
 
 
-async def _checked_form(request: Request) -> FormData | Response:
+class Form:
+    """A URL-encoded form (all the dashboard's forms are: no multipart parser needed)."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self.fields = fields
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.fields.get(name)
+        return values[0] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+
+async def _checked_form(request: Request) -> Form | Response:
     """The form of an action request, or the response refusing it."""
     if not can_act(request):
         return error_page(request, 403, "Your role is read-only: you cannot change anything.")
     problem = csrf.origin_problem(request)
     if problem is None:
-        form = await request.form()
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        # Only URL-encoded forms are read; anything else carries no token (so: 403).
+        raw = await request.body() if ctype == "application/x-www-form-urlencoded" else b""
+        body = raw.decode("utf-8", "replace")
+        try:
+            form = Form(parse_qs(body, keep_blank_values=True, max_num_fields=2000))
+        except ValueError:
+            return error_page(request, 400, "Too many form fields.")
         problem = csrf.token_problem(request, form.get(csrf.FIELD))
         if problem is None:
             return form
@@ -660,7 +680,7 @@ async def jobs_bulk(request: Request) -> Response:
     if scope == "matching":
         # Every failed job matching the list's filters (the ones FailedFilter knows).
         fields = {k: form.get(k) for k in ("queue", "task", "error_class")}
-        clean = {k: v.strip() for k, v in fields.items() if isinstance(v, str) and v.strip()}
+        clean = {k: v.strip() for k, v in fields.items() if v and v.strip()}
         if any(len(v) > 255 for v in clean.values()):
             return error_page(request, 400, "filter values are at most 255 characters")
         which = FailedFilter(
@@ -676,9 +696,9 @@ async def jobs_bulk(request: Request) -> Response:
         back.update(clean)
     elif scope == "selected":
         raw = form.getlist("job_id")
-        if not all(isinstance(x, str) and x.isdigit() for x in raw) or len(raw) > 1000:
+        if not all(x.isdigit() for x in raw) or len(raw) > 1000:
             return error_page(request, 400, "job_id must be up to 1000 job ids")
-        ids = sorted({int(str(x)) for x in raw})
+        ids = sorted({int(x) for x in raw})
         if not ids:
             return _redirect(request, "jobs", {**back, "notice": "nothing"})
         which, target = FailedFilter(ids), None
