@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from .config import Config, load_config
 from .context import Hook, Hooks, capture_current
 from .errors import SerializationError, UnknownTaskError
+from .recurring import COMMAND_TASK, Recurring, run_command
 from .serialization import dump_arguments, dumps
 from .store import FailedFilter, NewJob, Store, utcnow
 from .tasks import (
@@ -95,6 +96,9 @@ class App:
         self.hooks = Hooks()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self.recurring = Recurring(self)
+        # The task behind `command = "..."` recurring entries.
+        self.task(name=COMMAND_TASK)(run_command)
 
     # ---- the store, made on first use ----
 
@@ -258,6 +262,12 @@ class App:
 
     def _resolve(self, task: Task[Any, Any] | str) -> Task[Any, Any]:
         return self.get_task(task) if isinstance(task, str) else task
+
+    def new_job(
+        self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> NewJob:
+        """A job of ``task`` ready to store (arguments checked, context captured)."""
+        return self._new_job(task, args, kwargs, capture_current(), utcnow())
 
     def _new_job(
         self,

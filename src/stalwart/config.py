@@ -197,7 +197,7 @@ _DISPATCHER: dict[str, Callable[[Any], Any]] = {
 }
 _RECURRING: dict[str, Callable[[Any], Any]] = {
     "schedule": _str,
-    "task": _app_path,
+    "task": _str,
     "command": _str,
     "args": _list,
     "kwargs": _table,

@@ -22,6 +22,7 @@ from .pauses import PausesStore
 from .processes import ProcessesStore, ProcessRow
 from .ready import ReadyStore
 from .records import ClaimedJob, JobRow, NewJob, Outcome, QueueSelector
+from .recurring import RecurringStore, RecurringTaskRow
 from .scheduled import ScheduledStore
 from .semaphores import SemaphoresStore
 from .stats import StatsStore
@@ -33,6 +34,7 @@ class Store(
     ClaimedStore,
     ScheduledStore,
     SemaphoresStore,
+    RecurringStore,
     FailedStore,
     PausesStore,
     ProcessesStore,
@@ -66,6 +68,7 @@ __all__ = [
     "Outcome",
     "ProcessRow",
     "QueueSelector",
+    "RecurringTaskRow",
     "Store",
     "utcnow",
 ]

@@ -1,0 +1,190 @@
+"""Recurring tasks at run time: ``app.recurring.add/remove/list/run_now``.
+
+Static tasks come from the config (``[recurring.NAME]``); tasks added here live in the
+database until removed, and every scheduler picks them up within seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .config import RecurringConfig
+from .schedules import Schedule, parse_schedule
+from .store import RecurringTaskRow
+from .tasks import JobResult, check_priority, check_queue_name
+
+if TYPE_CHECKING:
+    from .app import App
+    from .tasks import Task
+
+COMMAND_TASK = "stalwart.command"
+
+
+@dataclass(frozen=True)
+class RecurringTask:
+    key: str
+    schedule: str
+    time_zone: str
+    task_name: str | None
+    command: str | None
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    queue_name: str | None
+    priority: int | None
+    missed: str
+    missed_window: int
+    description: str | None
+    static: bool
+
+    def parsed(self) -> Schedule:
+        return parse_schedule(self.schedule, self.time_zone)
+
+    def next_run(self, after: datetime | None = None) -> datetime:
+        return self.parsed().next_after(after or datetime.now(UTC))
+
+    @classmethod
+    def from_row(cls, row: RecurringTaskRow) -> RecurringTask:
+        return cls(
+            key=row.key,
+            schedule=row.schedule,
+            time_zone=row.time_zone,
+            task_name=row.task_name,
+            command=row.command,
+            args=tuple(row.args),
+            kwargs=dict(row.kwargs or {}),
+            queue_name=row.queue_name,
+            priority=row.priority,
+            missed=row.missed,
+            missed_window=row.missed_window,
+            description=row.description,
+            static=row.static,
+        )
+
+
+def task_name_of(ref: str) -> str:
+    """A task name from a config reference: a task name, or ``module:attribute`` of a
+    task (imported to read its name, which may have been set with ``name=``)."""
+    if ":" not in ref:
+        return ref
+    module, _, attr = ref.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return f"{module}.{attr}"
+    name = getattr(obj, "name", None)
+    return name if isinstance(name, str) else f"{module}.{attr}"
+
+
+def row_from_config(rc: RecurringConfig) -> RecurringTaskRow:
+    task = task_name_of(rc.task) if rc.task else None
+    return RecurringTaskRow(
+        key=rc.key,
+        schedule=rc.schedule,
+        time_zone=rc.time_zone,
+        task_name=task,
+        command=rc.command,
+        args=tuple(rc.args),
+        kwargs=dict(rc.kwargs),
+        queue_name=rc.queue_name,
+        priority=rc.priority,
+        missed=rc.missed,
+        missed_window=int(rc.missed_window),
+        description=rc.description,
+        static=True,
+    )
+
+
+class Recurring:
+    """``app.recurring``: recurring tasks added and removed while the app runs."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def add(
+        self,
+        key: str,
+        task: Task[Any, Any] | str,
+        schedule: str,
+        *,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        queue_name: str | None = None,
+        priority: int | None = None,
+        time_zone: str = "UTC",
+        missed: str = "skip",
+        missed_window: float = 86400,
+        description: str | None = None,
+    ) -> RecurringTask:
+        """Add (or replace) the task ``key``: ``task`` runs on ``schedule`` (a cron line
+        or a phrase like ``every 5 minutes``). ``missed`` says what to do with runs due
+        while no scheduler was up: ``skip`` them, run only the ``latest``, or ``all`` of
+        those within ``missed_window`` seconds."""
+        name = task if isinstance(task, str) else task.name
+        self.app.get_task(name)  # must be registered: fail here, not at 3 a.m.
+        parse_schedule(schedule, time_zone)
+        if missed not in ("skip", "latest", "all"):
+            raise ValueError(f"missed must be 'skip', 'latest' or 'all', got {missed!r}")
+        if queue_name is not None:
+            check_queue_name(queue_name)
+        if priority is not None:
+            check_priority(priority)
+        from .serialization import check_json
+
+        check_json(list(args), "recurring args")
+        check_json(kwargs or {}, "recurring kwargs")
+        row = RecurringTaskRow(
+            key=key,
+            schedule=schedule,
+            time_zone=time_zone,
+            task_name=name,
+            args=tuple(args),
+            kwargs=dict(kwargs or {}),
+            queue_name=queue_name,
+            priority=priority,
+            missed=missed,
+            missed_window=int(missed_window),
+            description=description,
+            static=False,
+        )
+        self.app.store.recurring_upsert(row)
+        return RecurringTask.from_row(row)
+
+    def remove(self, key: str) -> bool:
+        return self.app.store.recurring_remove(key)
+
+    def list(self) -> list[RecurringTask]:
+        return [RecurringTask.from_row(r) for r in self.app.store.recurring_list()]
+
+    def get(self, key: str) -> RecurringTask:
+        for task in self.list():
+            if task.key == key:
+                return task
+        raise KeyError(f"no recurring task {key!r}")
+
+    def run_now(self, key: str) -> JobResult:
+        """Enqueue one run of ``key`` now (outside its schedule)."""
+        return self.enqueue(self.get(key))
+
+    def enqueue(self, task: RecurringTask) -> JobResult:
+        name, args, kwargs = self.job_of(task)
+        return self.app.enqueue(
+            name, args, kwargs, queue_name=task.queue_name, priority=task.priority
+        )
+
+    @staticmethod
+    def job_of(task: RecurringTask) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        if task.command is not None:
+            return COMMAND_TASK, (task.command,), {}
+        assert task.task_name is not None
+        return task.task_name, task.args, task.kwargs
+
+
+def run_command(code: str) -> None:
+    """The task behind ``command = "..."`` recurring entries: Python code from the
+    config file (trusted, like the rest of it), run in a fresh namespace."""
+    exec(compile(code, "<recurring command>", "exec"), {"__name__": "__stalwart_command__"})
