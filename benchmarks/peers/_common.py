@@ -13,10 +13,13 @@ process and is left out, so the number does not depend on what the caller has im
 
 Pickup latency (`LatencyProbe`) is measured apart from the drain, against ONE idle worker
 process of the same peer, started the same way: the parent enqueues one job at a time on
-a fixed schedule (200 jobs at 100 jobs/s), taking ``time.time()`` right after each
-enqueue call returns (its commit); the job's first act, in the worker, is to append its
-number and ``time.time()`` to a file (`record_start`).  Latency is start - commit; both
-clocks are the same machine's wall clock.
+a fixed schedule (20 warm-up jobs, then 200 measured ones, at 100 jobs/s), taking
+``time.time()`` right after each enqueue call returns (its commit); the job's first act,
+in the worker, is to append its number and ``time.time()`` to a file (`record_start`).
+Latency is start - commit; both clocks are the same machine's wall clock.  The warm-up
+jobs are not counted: the first job any worker runs pays one-off costs (first imports
+on the job path, a poller backed off while idle) that are not what a steady stream of
+jobs sees.
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ _MARK = "@@peer "
 # not hang the whole benchmark run).
 WORKER_DEADLINE_S = 300.0
 
-# Pickup latency: this many jobs, one at a time, at this rate, to one idle worker.
+# Pickup latency: this many jobs, one at a time, at this rate, to one idle worker; the
+# first LATENCY_WARMUP of them are not counted.
 LATENCY_JOBS = 200
+LATENCY_WARMUP = 20
 LATENCY_RATE = 100.0
 # The worker is released this long before the first job, so it is idle in its wait.
 LATENCY_SETTLE_S = 0.5
@@ -311,7 +316,8 @@ def percentile(values: Sequence[float], p: float) -> float:
 class LatencyProbe:
     """Pickup latency of one idle worker process (``script --worker`` with *worker_opts*).
 
-    The peer enqueues job ``n`` for ``n in range(probe.jobs)`` one at a time with its
+    The peer enqueues job ``n`` for ``n in range(probe.jobs)`` (warm-up jobs included:
+    the probe leaves them out of the result) one at a time with its
     ordinary single-job enqueue, sleeping ``probe.until(n)`` before each (a fixed
     schedule, so one slow enqueue does not delay the others), and calls
     ``probe.committed(n)`` as soon as the enqueue call returns.  The worker runs the
@@ -326,8 +332,10 @@ class LatencyProbe:
         *,
         jobs: int = LATENCY_JOBS,
         rate: float = LATENCY_RATE,
+        warmup: int = LATENCY_WARMUP,
     ) -> None:
-        self.jobs = jobs
+        self.warmup = warmup
+        self.jobs = warmup + jobs
         self.interval = 1.0 / rate
         self._script = script
         self._dir = tempfile.mkdtemp(prefix="peer-latency-")
@@ -377,7 +385,7 @@ class LatencyProbe:
         missing = sorted(set(self._commits) - set(starts))
         if missing:
             raise RuntimeError(f"latency: {len(missing)} job(s) never started, e.g. {missing[:5]}")
-        waits = [(starts[n] - self._commits[n]) * 1000.0 for n in self._commits]
+        waits = [(starts[n] - self._commits[n]) * 1000.0 for n in self._commits if n >= self.warmup]
         return Latency(round(percentile(waits, 50), 2), round(percentile(waits, 99), 2))
 
     def __exit__(
