@@ -83,6 +83,23 @@ def import_app(path: str) -> App:
     return obj
 
 
+def _check_recurring_tasks(config: Config) -> list[str]:
+    """Each recurring task must name a task the app registers."""
+    if not config.recurring or not config.app:
+        return []
+    from .recurring import task_name_of
+
+    try:
+        app = import_app(config.app)
+    except ConfigError:
+        return []  # reported already
+    return [
+        f"{config.source}: recurring.{rc.key}.task: {rc.task!r} is not a task of {config.app}"
+        for rc in config.recurring
+        if rc.task and task_name_of(rc.task) not in app.tasks
+    ]
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]stalwart:[/] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
@@ -216,6 +233,7 @@ def check(obj: Context, config_path: str | None) -> None:
         from .schedules import check_recurring
 
         problems.extend(check_recurring(config))
+        problems.extend(_check_recurring_tasks(config))
     if problems:
         for problem in problems:
             err.print(f"[bold red]config error:[/] {problem}", highlight=False, soft_wrap=True)
@@ -259,7 +277,7 @@ def start(obj: Context, config_path: str | None, drain: bool) -> None:
         obj.config_path = config_path
     config = obj.config
     logging.getLogger().setLevel(config.log_level)
-    problems = check_recurring(config)
+    problems = check_recurring(config) + _check_recurring_tasks(config)
     if problems:
         raise ConfigError(problems)
     app = obj.app()
@@ -535,6 +553,21 @@ def jobs_discard(
     console.print(f"Discarded {n} failed job(s).")
 
 
+@jobs.command("cancel")
+@click.argument("job_ids", nargs=-1, type=int, required=True)
+@click.pass_obj
+@handle_errors
+def jobs_cancel(obj: Context, job_ids: tuple[int, ...]) -> None:
+    """Cancel scheduled, ready or blocked jobs (they end failed, reason Cancelled)."""
+    store = obj.store()
+    done = [i for i in job_ids if store.job_cancel(i)]
+    skipped = sorted(set(job_ids) - set(done))
+    console.print(f"Cancelled {len(done)} job(s).")
+    if skipped:
+        console.print(f"Not waiting (running, finished, failed or unknown): {skipped}")
+        raise SystemExit(1)
+
+
 # ---- queues ----
 
 
@@ -636,3 +669,79 @@ def _job_dict(r: JobResult) -> dict[str, Any]:
             for e in r.errors
         ],
     }
+
+
+# ---- recurring ----
+
+
+@main.group()
+def recurring() -> None:
+    """List recurring tasks, or run one now."""
+
+
+@recurring.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def recurring_list(obj: Context, as_json: bool) -> None:
+    """Recurring tasks with their schedule, last and next run."""
+    from .recurring import Recurring, row_from_config
+
+    app = obj.app()
+    store = app.store
+    if app.config.recurring:  # show the config's tasks even before a scheduler ran
+        known = {t.key for t in store.recurring_list()}
+        for rc in app.config.recurring:
+            if rc.key not in known:
+                store.recurring_upsert(row_from_config(rc))
+    last = store.recurring_last_runs()
+    rows = []
+    for task in Recurring(app).list():
+        name, _, _ = Recurring.job_of(task)
+        try:
+            nxt = task.next_run().isoformat()
+        except ValueError as exc:
+            nxt = f"invalid: {exc}"
+        rows.append(
+            {
+                "key": task.key,
+                "schedule": task.schedule,
+                "time_zone": task.time_zone,
+                "task": name,
+                "missed": task.missed,
+                "static": task.static,
+                "last_run": last[task.key].isoformat() if task.key in last else None,
+                "next_run": nxt,
+                "description": task.description,
+            }
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="Recurring tasks")
+    for col in ("key", "schedule", "task", "missed", "last run", "next run"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["key"]),
+            f"{r['schedule']} ({r['time_zone']})",
+            str(r["task"]),
+            str(r["missed"]),
+            str(r["last_run"] or ""),
+            str(r["next_run"]),
+        )
+    console.print(table)
+
+
+@recurring.command("run-now")
+@click.argument("key")
+@click.pass_obj
+@handle_errors
+def recurring_run_now(obj: Context, key: str) -> None:
+    """Enqueue one run of recurring task KEY now, outside its schedule."""
+    app = obj.app()
+    try:
+        job = app.recurring.run_now(key)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    console.print(f"Enqueued job {job.id} ({job.task_name}) for recurring task {key!r}.")
