@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint services clean
+.PHONY: demo test lint services browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,14 @@ demo: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
+browser:
+	bash scripts/ensure-browser.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: $(STAMP) services lint
+test: $(STAMP) services browser lint
 	$(BIN)/pytest -q
 
 clean:

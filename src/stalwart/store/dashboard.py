@@ -289,7 +289,16 @@ class DashboardStore(StoreBase):
             "running",
         )
         paused = set(conn.execute(select(s.pauses.c.queue_name)).scalars())
-        names = sorted(set(counts) | paused)
+        # Queues workers name explicitly are listed even when empty (so they can be
+        # paused before their jobs come).
+        listened: set[str] = set()
+        for meta in conn.execute(select(s.processes.c.metadata)).scalars():
+            try:
+                queues = json.loads(meta).get("queues", []) if meta else []
+            except (ValueError, AttributeError):
+                continue
+            listened.update(q for q in queues if isinstance(q, str) and "*" not in q)
+        names = sorted(set(counts) | paused | listened)
         return [QueueStats(name=n, paused=n in paused, **counts.get(n, {})) for n in names]
 
     def dashboard_jobs_estimate(self) -> Estimate:

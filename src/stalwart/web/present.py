@@ -439,6 +439,8 @@ class Line:
     name: str
     css: str
     points: str
+    # Each point also drawn as a dot: one busy minute alone is a visible mark.
+    dots: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,15 +503,15 @@ def latency_chart(a: Activity) -> Chart:
     slot = plot_w / n
     lines = []
     for name, css in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
-        pts = []
+        dots = []
         for i, b in enumerate(a.buckets):
             v = getattr(b, name)
             if v is None:
                 continue
             x = PAD_L + slot * (i + 0.5)
             y = PAD_T + plot_h * (1 - v / top)
-            pts.append(f"{x:.1f},{y:.1f}")
-        lines.append(Line(name, css, " ".join(pts)))
+            dots.append((round(x, 1), round(y, 1)))
+        lines.append(Line(name, css, " ".join(f"{x},{y}" for x, y in dots), dots))
     y_labels = [(PAD_T + plot_h * (1 - f), duration(top * f)) for f in (0, 0.5, 1)]
     return Chart(CHART_W, CHART_H, [], lines, y_labels, _x_labels(a.buckets, slot))
 

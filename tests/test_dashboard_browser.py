@@ -1,0 +1,181 @@
+"""The dashboard in a real headless Chromium, served by a real uvicorn server.
+
+Chromium comes from Debian (`scripts/ensure-browser.sh` installs it); Playwright
+drives it (never `playwright install`: no browser download). Screenshots of the
+overview and of a job page are saved under docs/ from the SQLite run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+import stalwart
+from stalwart.processes import Worker
+from stalwart.testing import drain
+from stalwart.web import BasicAuth, dashboard
+
+CHROMIUM = "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="run scripts/ensure-browser.sh to install chromium"
+)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+class Flaky:
+    failing = True
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def served(app: stalwart.App) -> Iterator[str]:
+    """The dashboard of ``app`` on a real uvicorn server; yields its base URL."""
+    web = dashboard(app, auth=BasicAuth(admins={"admin": "pw"}))
+    config = uvicorn.Config(web, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def page(browser: object, served: str) -> Iterator[object]:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        http_credentials={"username": "admin", "password": "pw"},
+        viewport={"width": 1280, "height": 860},
+    )
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield p
+    context.close()
+    assert errors == [], errors  # no script error, no CSP violation
+
+
+def test_see_a_failed_job_open_it_retry_it_and_see_it_succeed(
+    app: stalwart.App, backend: str, served: str, page: object
+) -> None:
+    p = page
+    Flaky.failing = True
+
+    @app.task(name="mail.deliver", queue_name="mail")
+    def deliver(account_id: int, subject: str, password: str = "") -> None:
+        if Flaky.failing:
+            raise ConnectionError(f"SMTP server refused account {account_id}")
+
+    @app.task(name="reports.build", queue_name="reports")
+    def build(report: str) -> dict[str, str]:
+        return {"report": report}
+
+    app.enqueue_many(build, [((f"r{i}",), {}) for i in range(40)])
+    job = deliver.enqueue(7, subject="Welcome <b>aboard</b>", password="hunter2")
+    drain(app)
+    assert app.get_result(job.id).status == "FAILED"
+    build.enqueue("pending")
+    p.goto(served + "/")  # type: ignore[attr-defined]
+    assert p.title() == "Overview · Stalwart"  # type: ignore[attr-defined]
+    if backend == "sqlite":
+        p.screenshot(path=str(DOCS / "dashboard-overview.png"), full_page=True)  # type: ignore[attr-defined]
+    # Overview -> failed jobs -> the job.
+    p.click("a.card-failed")  # type: ignore[attr-defined]
+    p.wait_for_url(re.compile(r"/jobs\?status=failed"))  # type: ignore[attr-defined]
+    row = p.locator("table.jobs tbody tr", has_text="SMTP server refused account 7")  # type: ignore[attr-defined]
+    assert row.count() == 1
+    row.locator(f"a[href$='/jobs/{job.id}']").click()
+    p.wait_for_url(re.compile(rf"/jobs/{job.id}$"))  # type: ignore[attr-defined]
+    body = p.locator("main").inner_text()  # type: ignore[attr-defined]
+    assert "ConnectionError" in body and "Traceback" in body
+    assert "hunter2" not in body and "[redacted]" in body
+    assert "Welcome <b>aboard</b>" in body  # shown as text, not markup
+    if backend == "sqlite":
+        p.screenshot(path=str(DOCS / "dashboard-job.png"), full_page=True)  # type: ignore[attr-defined]
+    # Retry it from the page, then let a worker run it.
+    p.click("button:has-text('Retry')")  # type: ignore[attr-defined]
+    p.wait_for_selector("p.notice")  # type: ignore[attr-defined]
+    assert "Retried 1 job(s)." in p.locator("p.notice").inner_text()  # type: ignore[attr-defined]
+    Flaky.failing = False
+    drain(app)
+    p.reload()  # type: ignore[attr-defined]
+    assert p.locator("h1 .status").inner_text() == "successful"  # type: ignore[attr-defined]
+    p.goto(served + "/audit")  # type: ignore[attr-defined]
+    audit = p.locator("table.audit").inner_text()  # type: ignore[attr-defined]
+    assert "admin" in audit and "retry" in audit and "127.0.0.1" in audit
+
+
+def test_pause_a_queue_workers_stop_and_the_why_panel_says_so(
+    app: stalwart.App, served: str, page: object
+) -> None:
+    p = page
+    done: list[int] = []
+
+    @app.task(name="mail.send", queue_name="mail")
+    def send(n: int) -> None:
+        done.append(n)
+
+    worker = Worker(app, queues=["mail"], threads=2, polling_interval=0.05)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        first = send.enqueue(1)
+        _wait(lambda: app.get_result(first.id).status == "SUCCESSFUL")
+        p.goto(served + "/")  # type: ignore[attr-defined]
+        row = p.locator("table.queues tr", has_text="mail")  # type: ignore[attr-defined]
+        row.locator("button:has-text('Pause')").click()
+        p.wait_for_selector("p.notice")  # type: ignore[attr-defined]
+        assert "paused" in p.locator("table.queues tr", has_text="mail").inner_text()  # type: ignore[attr-defined]
+        assert app.paused_queues() == {"mail"}
+        second = send.enqueue(2)
+        time.sleep(0.6)  # many polls of the live worker
+        assert app.get_result(second.id).status == "READY" and done == [1]
+        p.goto(f"{served}/jobs/{second.id}")  # type: ignore[attr-defined]
+        why = p.locator("#why").inner_text()  # type: ignore[attr-defined]
+        assert "Queue 'mail' is paused" in why
+        assert "No worker" not in why  # the worker is live and listens to mail
+        p.click("#why button:has-text('Resume mail')")  # type: ignore[attr-defined]
+        p.wait_for_selector("p.notice")  # type: ignore[attr-defined]
+        _wait(lambda: app.get_result(second.id).status == "SUCCESSFUL")
+        assert done == [1, 2]
+    finally:
+        worker.stop()
+        runner.join(15)
+
+
+def _wait(check: object, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
