@@ -199,17 +199,20 @@ def noop(n: int) -> None:
     """The drain job's body: nothing (importable as ``_common.noop``)."""
 
 
-def exit_when_parent_lets_go() -> None:
-    """Latency mode: the parent closes our stdin when it is done; exit at once then.
+def exit_when_parent_lets_go(stop: Callable[[], None] | None = None) -> None:
+    """Latency mode: the parent closes our stdin when it is done; end then.
 
     Peers run their consumer forever in latency mode; this ends it the same way for all
-    of them (and also when the parent dies).
+    of them (and also when the parent dies): at once, or by calling *stop* (the peer's
+    own graceful stop, which must make the worker's main loop return).
     """
 
     def watch() -> None:
         sys.stdin.read()  # returns at EOF
         sys.stdout.flush()
-        os._exit(0)
+        if stop is None:
+            os._exit(0)
+        stop()
 
     threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
 

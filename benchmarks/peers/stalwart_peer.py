@@ -133,7 +133,8 @@ def _latency_worker(url: str, threads: int, prefetch: int, path: str) -> None:
     app.store.jobs_pending_count()  # connect before the first job
     worker = Worker(app, threads=threads, prefetch=prefetch, polling_interval=POLLING_INTERVAL)
     _common.worker_ready_and_wait()
-    _common.exit_when_parent_lets_go()
+    # A graceful stop, so the worker deregisters from stalwart_processes.
+    _common.exit_when_parent_lets_go(worker.stop)
     worker.run()
 
 
