@@ -391,6 +391,149 @@ def dashboard_command(
     )
 
 
+# ---- bench ----
+
+
+@main.command()
+@click.option(
+    "--task",
+    "task_spec",
+    default="noop",
+    show_default=True,
+    help="noop, sleep:MS (sleeps MS milliseconds), or module:function (a task of your app).",
+)
+@click.option("--args", "args_json", default="[]", help="JSON list of arguments for the task.")
+@click.option("--kwargs", "kwargs_json", default="{}", help="JSON object of keyword arguments.")
+@click.option(
+    "--jobs", default=1000, show_default=True, type=click.IntRange(1), help="Jobs per setting."
+)
+@click.option(
+    "--sweep",
+    default="1x1,1x4,2x4,4x4",
+    show_default=True,
+    help="Worker settings to compare, PROCESSESxTHREADS, comma-separated.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Enqueue steadily at this many jobs/s while the workers run "
+    "(default: all at once, a backlog).",
+)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(0),
+    default=None,
+    help="Worker prefetch (default: the first [[workers]] entry's).",
+)
+@click.option(
+    "--polling-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Worker polling interval, seconds (default: the first [[workers]] entry's).",
+)
+@click.option(
+    "--database",
+    default=None,
+    metavar="URL",
+    help="Database URL (same as the global --database; default: the configured one).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also draw latency percentiles and throughput per setting to this PNG (matplotlib).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_obj
+@handle_errors
+def bench(
+    obj: Context,
+    task_spec: str,
+    args_json: str,
+    kwargs_json: str,
+    jobs: int,
+    sweep: str,
+    rate: float | None,
+    prefetch: int | None,
+    polling_interval: float | None,
+    database: str | None,
+    plot_path: str | None,
+    as_json: bool,
+) -> None:
+    """Capacity planning: throughput, latency percentiles, CPU and memory per worker
+    setting, and the change from one setting to the next."""
+    from . import bench as b
+    from .config import WorkerConfig
+
+    if database:
+        obj.database = database
+    try:
+        settings = b.parse_sweep(sweep)
+        args, kwargs = json.loads(args_json), json.loads(kwargs_json)
+    except ValueError as exc:  # JSONDecodeError is one too
+        fail(f"{exc}", 2)
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        fail("--args must be a JSON list and --kwargs a JSON object", 2)
+    if plot_path:
+        b.check_plot_available()
+    app = obj.app()
+    b.prepare(app)
+    try:
+        task = b.resolve_task(app, task_spec, args, kwargs)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    configured = obj.config.workers[0] if obj.config.workers else WorkerConfig()
+    others = b.other_workers(app)
+    if others:
+        err.print(
+            f"[yellow]warning:[/] {len(others)} other worker(s) take jobs from every queue "
+            f"({', '.join(others[:3])}): they will run bench jobs too and skew the numbers.",
+            highlight=False,
+        )
+
+    def progress(r: b.SettingResult) -> None:
+        err.print(
+            f"{r.setting.label}: {r.jobs:,} jobs in {r.elapsed_s:.2f} s "
+            f"({r.throughput:,.0f} jobs/s)",
+            highlight=False,
+        )
+
+    results = b.run_sweep(
+        app,
+        task,
+        settings,
+        jobs,
+        rate=rate,
+        prefetch=configured.prefetch if prefetch is None else prefetch,
+        polling_interval=(
+            configured.polling_interval if polling_interval is None else polling_interval
+        ),
+        progress=progress,
+    )
+    load = f"at {rate:g} jobs/s" if rate else "enqueued at once"
+    title = f"{task.label}: {jobs:,} jobs per setting, {load}, on {app.store.engine.dialect.name}"
+    if as_json:
+        _print_json(
+            b.to_json(
+                results, database_url=obj.config.database_url, task=task, jobs=jobs, rate=rate
+            )
+        )
+    else:
+        b.render(
+            results,
+            console,
+            title=title,
+            rate=rate,
+            note="p50-p99: latency, enqueued → finished, ms; run p50: started → finished, "
+            "ms. CPU %: the worker processes, 100 = one core busy. RSS: their peak, summed.",
+        )
+    if plot_path:
+        b.plot(results, plot_path, title=title)
+        err.print(f"Plot written to {plot_path}", highlight=False)
+
+
 # ---- enqueue ----
 
 

@@ -1,0 +1,668 @@
+"""`stalwart bench`: capacity planning — throughput and latency per worker setting.
+
+For each setting of a sweep (processes x threads) the bench forks that many real worker
+processes (the same `Worker` and child set-up the supervisor uses), waits until they are
+registered, enqueues N jobs on a queue of its own, and waits until every job has ended.
+Then, per setting:
+
+- **throughput**: jobs / (last job finished - first job enqueued), from the stored times;
+- **latency**: enqueued → finished of each job (what the user of a job waits for: the
+  response time), p50/p75/p90/p95/p99; **run** is started → finished (the task itself);
+- **CPU %**: CPU time of the worker processes over that same window, from
+  ``/proc/<pid>/stat`` (100 % = one core busy); without /proc, their whole-life CPU time
+  from ``wait4``;
+- **peak RSS**: the sum of the worker processes' peak resident memory (``wait4``).
+
+A second table gives the change, in %, from each setting to the next, so an operator
+sees where adding workers stops paying: the question of the seed study ("YJIT有効化後に
+Unicornワーカーを増やした場合"), asked of job workers.
+
+By default the N jobs are enqueued at once (a backlog: latency is then mostly the time a
+job waits behind the others); ``rate`` enqueues them steadily instead, to see the
+latency at a given load.  Bench jobs stay in the database as finished jobs, on a queue
+named ``stalwart-bench-<id>``, and go with the usual retention
+(``clear_finished_jobs_after``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import math
+import os
+import resource
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from .errors import ConfigError, StalwartError
+from .processes.supervisor import run_child
+from .processes.worker import Worker
+from .tasks import JobResult, JobStatus, Task
+
+if TYPE_CHECKING:
+    from .app import App
+
+NOOP_TASK = "stalwart.bench.noop"
+SLEEP_TASK = "stalwart.bench.sleep"
+PERCENTILES = (50, 75, 90, 95, 99)
+ENQUEUE_CHUNK = 5_000
+# How often the parent looks whether the workers are up / the jobs are done.
+POLL_S = 0.02
+WORKERS_UP_TIMEOUT_S = 60.0
+# Below this throughput gain from one setting to the next, adding workers "stops paying".
+PAYING_GAIN_PERCENT = 5.0
+
+
+class BenchError(StalwartError):
+    """The bench could not run (a worker died, a bad option)."""
+
+
+def noop() -> None:
+    """The ``noop`` bench task."""
+
+
+def sleep(ms: float) -> None:
+    """The ``sleep:MS`` bench task."""
+    time.sleep(ms / 1000.0)
+
+
+# ---- options ----
+
+
+@dataclass(frozen=True)
+class Setting:
+    processes: int
+    threads: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.processes}x{self.threads}"
+
+    @property
+    def workers(self) -> int:
+        return self.processes * self.threads
+
+
+def parse_sweep(text: str) -> list[Setting]:
+    """``"1x1,1x4,2x4"`` → settings (processes x threads), in the order given."""
+    settings = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        procs, sep, threads = part.lower().partition("x")
+        if not sep or not procs.isdigit() or not threads.isdigit():
+            raise ValueError(f"sweep: {part!r} is not PROCESSESxTHREADS, e.g. 2x4")
+        setting = Setting(int(procs), int(threads))
+        if not 1 <= setting.processes <= 256 or not 1 <= setting.threads <= 1000:
+            raise ValueError(f"sweep: {part!r}: processes 1-256 and threads 1-1000")
+        settings.append(setting)
+    if not settings:
+        raise ValueError("sweep: give at least one setting, e.g. 1x1,1x4,2x4,4x4")
+    return settings
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """What each bench job runs: a registered task's name, and its arguments."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+
+def resolve_task(
+    app: App,
+    spec: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> BenchTask:
+    """``noop``, ``sleep:MS`` or ``module:function`` → a task registered with *app*.
+
+    A ``module:function`` that is a Stalwart task keeps its name; a plain function is
+    registered under ``module.qualname``.  Either is registered with *app* if it is not
+    already (the workers are forked from this process, so they know it too).
+    """
+    kwargs = dict(kwargs or {})
+    if spec == "noop":
+        _register(app, NOOP_TASK, noop)
+        return BenchTask(NOOP_TASK, label="noop")
+    if spec.startswith("sleep:"):
+        try:
+            ms = float(spec[len("sleep:") :])
+        except ValueError:
+            ms = -1.0
+        if not 0 <= ms <= 3_600_000 or math.isnan(ms):
+            raise ValueError(f"task: {spec!r}: sleep:MS takes milliseconds, e.g. sleep:20")
+        _register(app, SLEEP_TASK, sleep)
+        return BenchTask(SLEEP_TASK, (ms,), label=f"sleep {ms:g} ms")
+    if ":" not in spec:
+        raise ValueError(f"task: {spec!r} is not noop, sleep:MS or module:function")
+    target = import_attribute(spec)
+    if isinstance(target, Task):
+        _register(app, target.name, target.func)
+        return BenchTask(target.name, tuple(args), kwargs, label=spec)
+    if not callable(target):
+        raise ValueError(f"task: {spec!r} is a {type(target).__name__}, not a function")
+    name = f"{target.__module__}.{getattr(target, '__qualname__', spec)}"
+    _register(app, name, target)
+    return BenchTask(name, tuple(args), kwargs, label=spec)
+
+
+def import_attribute(path: str) -> Any:
+    """Import ``module:attribute`` (the current directory importable, as for the app)."""
+    module_name, _, attr = path.partition(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ValueError(
+            f"task: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"task: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _register(app: App, name: str, func: Callable[..., Any]) -> None:
+    if name not in app.tasks:
+        app.task(name=name)(func)
+
+
+def check_plot_available() -> None:
+    """Fail before any work when ``--plot`` cannot be honoured."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        raise ConfigError(
+            ["--plot needs matplotlib, which is not installed: pip install matplotlib"]
+        ) from None
+
+
+# ---- one setting ----
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    setting: Setting
+    jobs: int
+    failed: int
+    elapsed_s: float  # first job enqueued → last job finished
+    throughput: float  # jobs per second
+    latency_ms: dict[int, float]  # enqueued → finished, by percentile
+    run_ms: dict[int, float]  # started → finished, by percentile
+    cpu_percent: float  # worker processes, 100 = one core
+    peak_rss_mb: float  # sum over the worker processes
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The *p*-th percentile (0-100), interpolated between the two nearest ranks."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process so far (Linux /proc), else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _total_cpu(pids: Sequence[int]) -> float | None:
+    seconds = [_cpu_seconds(pid) for pid in pids]
+    return None if any(s is None for s in seconds) else sum(s for s in seconds if s is not None)
+
+
+class _Workers:
+    """P forked worker processes on one queue; stopped and reaped on exit."""
+
+    def __init__(self, app: App, setting: Setting, queue: str, prefetch: int, poll: float):
+        self.app, self.setting, self.queue = app, setting, queue
+        self.prefetch, self.poll = prefetch, poll
+        self.token = uuid.uuid4().hex[:8]
+        self.pids: list[int] = []
+        self.rusage: list[resource.struct_rusage] = []
+        self.started_at = 0.0
+        self.lifetime_s = 0.0
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        for i in range(self.setting.processes):
+            self.pids.append(self._fork(f"bench-{self.token}-{i}"))
+
+    def _fork(self, name: str) -> int:
+        app, setting, queue = self.app, self.setting, self.queue
+
+        def make() -> Worker:
+            return Worker(
+                app,
+                queues=[queue],
+                threads=setting.threads,
+                prefetch=self.prefetch,
+                polling_interval=self.poll,
+                name=name,
+            )
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: a worker, as the supervisor runs one
+            code = 1
+            try:
+                code = run_child(app, make)
+            finally:
+                os._exit(code)
+        return pid
+
+    def wait_registered(self) -> None:
+        """Until every worker has registered (connected, pool up), or one has died."""
+        names = {f"bench-{self.token}-{i}" for i in range(len(self.pids))}
+        deadline = time.monotonic() + WORKERS_UP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for pid in self.pids:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    self.pids.remove(pid)
+                    code = os.waitstatus_to_exitcode(status)
+                    raise BenchError(f"a bench worker exited at start (code {code})")
+            up = {p.name for p in self.app.store.processes_list()}
+            if names <= up:
+                return
+            time.sleep(POLL_S)
+        raise BenchError(f"the bench workers did not register within {WORKERS_UP_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM, as the supervisor does) and reap, keeping rusage."""
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in self.pids:
+            _, _, usage = os.wait4(pid, 0)
+            self.rusage.append(usage)
+        self.pids = []
+        self.lifetime_s = time.monotonic() - self.started_at
+
+
+def run_setting(
+    app: App,
+    task: BenchTask,
+    setting: Setting,
+    jobs: int,
+    *,
+    rate: float | None = None,
+    prefetch: int = 0,
+    polling_interval: float = 0.1,
+) -> SettingResult:
+    """Run *jobs* jobs of *task* on *setting* worker processes; measure them."""
+    queue = f"stalwart-bench-{uuid.uuid4().hex[:10]}"
+    bench_task = app.get_task(task.name).using(queue_name=queue)
+    calls = [(task.args, task.kwargs)] * jobs
+    workers = _Workers(app, setting, queue, prefetch, polling_interval)
+    workers.start()
+    try:
+        workers.wait_registered()
+        cpu_before, window_start = _total_cpu(workers.pids), time.monotonic()
+        ids = _enqueue(app, bench_task, calls, rate)
+        _wait_done(app, queue, workers)
+        cpu_after, window_end = _total_cpu(workers.pids), time.monotonic()
+    finally:
+        workers.stop()
+    if cpu_before is not None and cpu_after is not None:
+        cpu_percent = 100.0 * (cpu_after - cpu_before) / (window_end - window_start)
+    else:  # no /proc: CPU over the workers' whole life
+        cpu = sum(u.ru_utime + u.ru_stime for u in workers.rusage)
+        cpu_percent = 100.0 * cpu / max(workers.lifetime_s, 1e-9)
+    rss_kib = sum(u.ru_maxrss for u in workers.rusage)
+    if sys.platform == "darwin":  # ru_maxrss is bytes there, KiB on Linux
+        rss_kib //= 1024
+    return _measure(app, setting, ids, cpu_percent, rss_kib / 1024.0)
+
+
+def _enqueue(
+    app: App, task: Task[Any, Any], calls: list[tuple[Any, Any]], rate: float | None
+) -> list[int]:
+    ids: list[int] = []
+    if rate is None:  # all at once: a backlog
+        for start in range(0, len(calls), ENQUEUE_CHUNK):
+            ids += app.enqueue_many(task, calls[start : start + ENQUEUE_CHUNK]).ids
+        return ids
+    # Steadily: every few ms, the jobs that are due by now, in one insert.
+    began = time.monotonic()
+    while len(ids) < len(calls):
+        due = min(len(calls), int((time.monotonic() - began) * rate) + 1)
+        if due > len(ids):
+            ids += app.enqueue_many(task, calls[len(ids) : due]).ids
+        time.sleep(min(0.01, 1.0 / rate))
+    return ids
+
+
+def _wait_done(app: App, queue: str, workers: _Workers) -> None:
+    """Until no job of *queue* is ready, blocked or running (finished, failed, or
+    waiting to be retried: each has ended its attempt)."""
+    while True:
+        counts = app.store.queues_counts().get(queue, {})
+        if not any(counts.get(s, 0) for s in ("READY", "RUNNING", "BLOCKED")):
+            return
+        for pid in workers.pids:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                workers.pids.remove(pid)
+                raise BenchError("a bench worker died while jobs were left")
+        time.sleep(POLL_S)
+
+
+def _measure(
+    app: App, setting: Setting, ids: list[int], cpu_percent: float, rss_mb: float
+) -> SettingResult:
+    results: list[JobResult] = []
+    for start in range(0, len(ids), 500):
+        rows = app.store.jobs_get(ids[start : start + 500])
+        results += [JobResult.from_row(r) for r in rows]
+    # (enqueued, started, finished) of every job that succeeded
+    ok = [
+        (r.enqueued_at, r.started_at, r.finished_at)
+        for r in results
+        if r.status == JobStatus.SUCCESSFUL and r.enqueued_at and r.started_at and r.finished_at
+    ]
+    latency = [(fin - enq).total_seconds() * 1000.0 for enq, _, fin in ok]
+    run = [(fin - sta).total_seconds() * 1000.0 for _, sta, fin in ok]
+    elapsed = 0.0
+    if ok:
+        first = min(enq for enq, _, _ in ok)
+        last = max(fin for _, _, fin in ok)
+        elapsed = (last - first).total_seconds()
+    return SettingResult(
+        setting=setting,
+        jobs=len(ids),
+        failed=len(ids) - len(ok),
+        elapsed_s=elapsed,
+        throughput=len(ok) / elapsed if elapsed > 0 else 0.0,
+        latency_ms={p: percentile(latency, p) for p in PERCENTILES},
+        run_ms={p: percentile(run, p) for p in (50, 99)},
+        cpu_percent=cpu_percent,
+        peak_rss_mb=rss_mb,
+    )
+
+
+# ---- the sweep ----
+
+
+def prepare(app: App) -> None:
+    """Keep finished jobs (their times are the measurement) and check the schema."""
+    # In this process's store, and in the config the forked workers make theirs from.
+    app.config = replace(app.config, preserve_finished_jobs=True)
+    app.store.preserve_finished_jobs = True
+    pending = app.store.pending_migrations()
+    if pending:
+        raise ConfigError(
+            [f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`"]
+        )
+
+
+def other_workers(app: App) -> list[str]:
+    """Live workers of others that would take jobs from a ``stalwart-bench-*`` queue."""
+    stale = {
+        row.id for row in app.store.processes_stale(timedelta(seconds=app.config.alive_threshold))
+    }
+    names = []
+    for row in app.store.processes_list():
+        if row.id in stale:  # a dead process not pruned yet
+            continue
+        queues = row.metadata.get("queues") if row.kind == "worker" else None
+        if isinstance(queues, list) and any(
+            q == "*" or (q.endswith("*") and "stalwart-bench-x".startswith(q[:-1]))
+            for q in queues
+            if isinstance(q, str)
+        ):
+            names.append(row.name)
+    return names
+
+
+def run_sweep(
+    app: App,
+    task: BenchTask,
+    settings: Sequence[Setting],
+    jobs: int,
+    *,
+    rate: float | None = None,
+    prefetch: int = 0,
+    polling_interval: float = 0.1,
+    progress: Callable[[SettingResult], None] | None = None,
+) -> list[SettingResult]:
+    results = []
+    for setting in settings:
+        result = run_setting(
+            app,
+            task,
+            setting,
+            jobs,
+            rate=rate,
+            prefetch=prefetch,
+            polling_interval=polling_interval,
+        )
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
+# ---- reporting ----
+
+# (key, header, getter, better): better is +1 when more is better, -1 when less is,
+# 0 when it is a cost to watch rather than a goal.
+Column = tuple[str, str, Callable[[SettingResult], float], int]
+
+
+def _latency_at(p: int) -> Callable[[SettingResult], float]:
+    return lambda r: r.latency_ms[p]
+
+
+COLUMNS: list[Column] = [
+    ("throughput_per_s", "jobs/s", lambda r: r.throughput, +1),
+    *[(f"latency_p{p}_ms", f"p{p}", _latency_at(p), -1) for p in PERCENTILES],
+    ("run_p50_ms", "run p50", lambda r: r.run_ms[50], -1),
+    ("cpu_percent", "CPU %", lambda r: r.cpu_percent, 0),
+    ("peak_rss_mb", "RSS MB", lambda r: r.peak_rss_mb, 0),
+]
+
+
+def change_percent(before: float, after: float) -> float | None:
+    if not math.isfinite(before) or not math.isfinite(after) or before == 0:
+        return None
+    return 100.0 * (after - before) / before
+
+
+def changes(results: Sequence[SettingResult]) -> list[dict[str, Any]]:
+    """% change of every column from each setting to the next."""
+    out = []
+    for before, after in itertools.pairwise(results):
+        row: dict[str, Any] = {"from": before.setting.label, "to": after.setting.label}
+        for key, _, get, _ in COLUMNS:
+            value = change_percent(get(before), get(after))
+            row[key] = None if value is None else round(value, 2)
+        out.append(row)
+    return out
+
+
+def stops_paying(results: Sequence[SettingResult], *, rate: float | None = None) -> str | None:
+    """Where adding workers stops paying: the setting past which no step improves the
+    measure by 5 % — throughput for a backlog; p99 latency at a steady rate, where the
+    throughput is the rate whatever the workers."""
+    key, name, sign = (
+        ("throughput_per_s", "throughput", 1.0)
+        if rate is None
+        else ("latency_p99_ms", "p99 latency", -1.0)
+    )
+    steps = changes(results)
+    paying = [
+        i
+        for i, step in enumerate(steps)
+        if step[key] is not None and sign * step[key] >= PAYING_GAIN_PERCENT
+    ]
+    if not steps:
+        return None
+    if paying and paying[-1] == len(steps) - 1:
+        last = steps[-1]
+        return (
+            f"{name.capitalize()} still improves at the largest setting ({last['from']} → "
+            f"{last['to']}: {last[key]:+.1f} %): more workers may still pay."
+        )
+    knee = results[paying[-1] + 1 if paying else 0].setting.label
+    return (
+        f"Past {knee}, no step improves {name} by {PAYING_GAIN_PERCENT:g} %: more workers "
+        "do not pay for this task on this database."
+    )
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def _fmt_change(value: float | None, better: int) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:+.0f}%" if abs(value) >= 10 else f"{value:+.1f}%"
+    if better == 0 or abs(value) < 1.0:
+        return text
+    good = (value > 0) == (better > 0)
+    return f"[green]{text}[/]" if good else f"[red]{text}[/]"
+
+
+def render(
+    results: Sequence[SettingResult],
+    console: Console,
+    *,
+    title: str,
+    rate: float | None = None,
+    note: str | None = None,
+) -> None:
+    # Simple boxes: the two tables fit an 80-column terminal.
+    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table.add_column("setting", no_wrap=True)
+    for _, header, _, _ in COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in results:
+        table.add_row(r.setting.label, *(_fmt(get(r)) for _, _, get, _ in COLUMNS))
+    console.print(table)
+    failed = sum(r.failed for r in results)
+    if failed:
+        console.print(
+            f"[yellow]{failed} job(s) did not succeed and are left out of the numbers.[/]"
+        )
+    if len(results) > 1:
+        diff = Table(
+            title="Change from the previous setting, %",
+            box=box.SIMPLE_HEAD,
+            collapse_padding=True,
+            pad_edge=False,
+        )
+        diff.add_column("from→to", no_wrap=True)
+        for _, header, _, _ in COLUMNS:
+            diff.add_column(header, justify="right", no_wrap=True)
+        by_key = {key: better for key, _, _, better in COLUMNS}
+        for step in changes(results):
+            diff.add_row(
+                f"{step['from']}→{step['to']}",
+                *(_fmt_change(step[key], by_key[key]) for key, _, _, _ in COLUMNS),
+            )
+        console.print(diff)
+        verdict = stops_paying(results, rate=rate)
+        if verdict:
+            console.print(verdict)
+    if note:
+        console.print(note, style="dim")
+
+
+def to_json(
+    results: Sequence[SettingResult],
+    *,
+    database_url: str,
+    task: BenchTask,
+    jobs: int,
+    rate: float | None,
+) -> dict[str, Any]:
+    def num(value: float) -> float | None:
+        return round(value, 3) if math.isfinite(value) else None
+
+    return {
+        "database": make_url(database_url).render_as_string(hide_password=True),
+        "task": task.label or task.name,
+        "jobs": jobs,
+        "rate_per_s": rate,
+        "latency": "enqueued -> finished, ms",
+        "settings": [
+            {
+                "setting": r.setting.label,
+                "processes": r.setting.processes,
+                "threads": r.setting.threads,
+                "workers": r.setting.workers,
+                "jobs": r.jobs,
+                "failed": r.failed,
+                "elapsed_s": num(r.elapsed_s),
+                **{key: num(get(r)) for key, _, get, _ in COLUMNS},
+            }
+            for r in results
+        ],
+        "changes_percent": changes(results),
+    }
+
+
+def plot(results: Sequence[SettingResult], path: str, *, title: str) -> None:
+    """Latency percentiles (and throughput) against the worker settings, as a PNG."""
+    matplotlib: Any = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")  # files only, no display needed
+    plt: Any = importlib.import_module("matplotlib.pyplot")
+    labels = [f"{r.setting.label}\n({r.setting.workers})" for r in results]
+    xs = list(range(len(results)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(results)), 4.5))
+    for p in PERCENTILES:
+        ax.plot(xs, [r.latency_ms[p] for r in results], marker="o", label=f"p{p}")
+    ax.set_xticks(xs, labels)
+    ax.set_xlabel("processes x threads (workers)")
+    ax.set_ylabel("latency, enqueued → finished (ms)")
+    ax.grid(True, alpha=0.3)
+    right = ax.twinx()
+    right.plot(
+        xs,
+        [r.throughput for r in results],
+        color="black",
+        linestyle="--",
+        marker="s",
+        label="jobs/s",
+    )
+    right.set_ylabel("throughput (jobs/s)")
+    lines, names = ax.get_legend_handles_labels()
+    more, more_names = right.get_legend_handles_labels()
+    ax.legend(lines + more, names + more_names, loc="upper left", fontsize="small")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
