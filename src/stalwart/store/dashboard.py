@@ -34,10 +34,6 @@ from .jobs import job_rows
 from .records import JobRow
 
 j = s.jobs
-# The jobs table's concurrency column: a JSON list of limits ({"key", "to", ...}), or,
-# in the first schema, one key.
-_LIMITS = j.c.get("concurrency_limits")
-_KEY = j.c.get("concurrency_key")
 
 # Rows a filtered list page looks at, at most, when no index serves the filter.
 SCAN_WINDOW = 10_000
@@ -227,16 +223,17 @@ def _execution(status: str) -> tuple[Any, Any]:
 
 
 def limit_keys(job: JobRow | None = None, raw: str | None = None) -> list[str]:
-    """The semaphore keys a job's concurrency column names."""
+    """The semaphore keys named by a job's concurrency limits (JSON list of
+    {"key", "to", "duration", ...})."""
     if job is not None:
-        raw = getattr(job, "concurrency_limits", None) or getattr(job, "concurrency_key", None)
+        raw = job.concurrency_limits
     if not raw:
         return []
-    if _LIMITS is None:
-        return [raw]
     try:
         limits = json.loads(raw)
     except ValueError:
+        return []
+    if not isinstance(limits, list):
         return []
     return [str(x["key"]) for x in limits if isinstance(x, dict) and "key" in x]
 
@@ -558,9 +555,7 @@ class DashboardStore(StoreBase):
         def body(conn: Connection) -> dict[str, Estimate]:
             qs = queues if queues is not None else self._dash_queue_overview(conn)
             out = {
-                status.upper(): Estimate(
-                    sum(getattr(q, status) for q in qs), "exact"
-                )
+                status.upper(): Estimate(sum(getattr(q, status) for q in qs), "exact")
                 for status in ("ready", "scheduled", "running", "blocked", "failed")
             }
             total = self._dash_estimate(conn, j.name)
@@ -689,16 +684,14 @@ class DashboardStore(StoreBase):
 
     @staticmethod
     def _dash_holders(conn: Connection, table: Any, key: str, limit: int = 20) -> list[int]:
-        """Jobs in ``table`` (claimed or ready) whose limits name ``key``."""
-        col = _LIMITS if _LIMITS is not None else _KEY
-        if col is None:
-            return []
-        # With JSON limits, a LIKE (bound, escaped) narrows down in SQL; the JSON decides.
-        cond = col.contains(json.dumps(key), autoescape=True) if _LIMITS is not None else col == key
+        """Jobs in ``table`` (claimed or ready) whose limits name ``key``, among its
+        oldest ``SCAN_WINDOW`` rows (a ready job holds its slots only briefly)."""
+        window = select(table.c.job_id).order_by(table.c.job_id).limit(SCAN_WINDOW).subquery()
+        # A LIKE (bound, escaped) narrows down in SQL; the JSON decides.
         q = (
-            select(j.c.id, col)
-            .select_from(table.join(j, j.c.id == table.c.job_id))
-            .where(cond)
+            select(j.c.id, j.c.concurrency_limits)
+            .select_from(window.join(j, j.c.id == window.c.job_id))
+            .where(j.c.concurrency_limits.contains(json.dumps(key), autoescape=True))
             .order_by(j.c.id)
             .limit(limit * 4)
         )

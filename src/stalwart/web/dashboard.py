@@ -75,7 +75,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PAGE_SIZE = 50
 # Activity charts: the last hour in this many slices, at most this many jobs read each.
-BUCKETS, PER_BUCKET = 30, 200
+BUCKETS, PER_BUCKET = 30, 60
 RANGES = {"15m": 15 * 60, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 QUEUE_SORTS = {
     "name": lambda q: (q.name,),
@@ -494,7 +494,7 @@ def job_page(request: Request) -> Response:
         events=timeline(detail, errors, now),
         reasons=reasons,
         limit_keys=limit_keys(job),
-        limits=loads_or_text(getattr(job, "concurrency_limits", None)),
+        limits=loads_or_text(job.concurrency_limits),
         can_cancel=hasattr(s.app, "cancel_job"),
         refresh=job.status in ("READY", "SCHEDULED", "BLOCKED", "RUNNING"),
     )
