@@ -7,11 +7,18 @@ fingerprinted assets, body limit).
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import insert
 from starlette.applications import Starlette
@@ -535,6 +542,21 @@ def test_recurring_page_lists_tasks_with_last_and_next_run(
     assert SCRIPT not in html and "&lt;script&gt;" in html
     if hasattr(app, "recurring") and hasattr(app.recurring, "run_now"):
         assert "Run now" in html
+
+        class Current(stalwart.CurrentAttributes):
+            client_ip: str | None = None
+
+        r = client.post("/recurring/nightly/run", data={"csrf_token": token(client)})
+        assert "Enqueued a run of the recurring task." in r.text
+        [event] = app.store.audit_page()
+        assert (event.action, event.target, event.affected) == ("run_recurring", "nightly", 1)
+        [ran] = event.job_ids
+        # The job carries the client IP the dashboard resolved (CurrentAttributes).
+        assert '"client_ip":"testclient"' in (app.store.job_get(ran).context or "")
+        assert (
+            client.post("/recurring/nope/run", data={"csrf_token": token(client)}).status_code
+            == 404
+        )
     else:
         assert "app.recurring.run_now" in html
         r = client.post("/recurring/nightly/run", data={"csrf_token": token(client)})
@@ -687,3 +709,34 @@ def test_client_ip_behind_a_trusted_proxy_feeds_allowlist_and_audit(
     spoof = TestClient(web, client=("198.51.100.50", 4000))
     spoof.auth = ("admin", "pw")
     assert spoof.get("/", headers={"x-forwarded-for": "203.0.113.9"}).status_code == 403
+
+
+def test_stalwart_dashboard_command_serves_it(tmp_path: Path) -> None:
+    """`stalwart dashboard` runs a real server: closed without users, open with them."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    stalwart.App(url).migrate()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "STALWART_DASHBOARD_ADMINS": "ops:pw-123"}
+    exe = str(Path(sys.executable).with_name("stalwart"))
+    cmd = [exe, "--database", url, "dashboard", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+                time.sleep(0.1)
+        assert httpx.get(base + "/").status_code == 401
+        r = httpx.get(base + "/", auth=("ops", "pw-123"), headers={"accept-encoding": "gzip"})
+        assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert "server" not in r.headers
+    finally:
+        proc.terminate()
+        proc.wait(15)
