@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -196,21 +197,24 @@ def main(argv: list[str] | None = None) -> int:
     sqlite_dir = tempfile.mkdtemp(prefix="stalwart-peers-")
     runs: dict[str, list[dict[str, Any]]] = {p.name: [] for p in peers}
     failures: dict[str, list[str]] = {}
-    for r in range(args.repeat):
-        for peer in peers:
-            console.print(f"[dim]run {r + 1}/{args.repeat}[/] {peer.name} ...", end=" ")
-            started = time.monotonic()
-            result = run_peer(peer, dsn_for(peer, args, sqlite_dir), args)
-            took = time.monotonic() - started
-            if "error" in result:
-                failures.setdefault(peer.name, []).append(str(result["error"]))
-                console.print(f"[red]failed[/] ({took:.0f} s): {result['error']}")
-            else:
-                runs[peer.name].append(result)
-                console.print(
-                    f"drain {result['drain_per_s']:,.0f}/s, p50 {result['latency_p50_ms']} ms "
-                    f"({took:.0f} s)"
-                )
+    try:
+        for r in range(args.repeat):
+            for peer in peers:
+                console.print(f"[dim]run {r + 1}/{args.repeat}[/] {peer.name} ...", end=" ")
+                started = time.monotonic()
+                result = run_peer(peer, dsn_for(peer, args, sqlite_dir), args)
+                took = time.monotonic() - started
+                if "error" in result:
+                    failures.setdefault(peer.name, []).append(str(result["error"]))
+                    console.print(f"[red]failed[/] ({took:.0f} s): {result['error']}")
+                else:
+                    runs[peer.name].append(result)
+                    console.print(
+                        f"drain {result['drain_per_s']:,.0f}/s, "
+                        f"p50 {result['latency_p50_ms']} ms ({took:.0f} s)"
+                    )
+    finally:
+        shutil.rmtree(sqlite_dir, ignore_errors=True)
 
     medians = {name: median_of(rs) for name, rs in runs.items() if rs}
     rows = table_rows(medians, peers)
