@@ -520,7 +520,7 @@ def test_recurring_page_lists_tasks_with_last_and_next_run(
     with app.store.engine.begin() as conn:
         conn.execute(
             insert(s.recurring_tasks).values(
-                key="nightly",
+                key="nightly/eu report",
                 schedule="every day at 9am",
                 time_zone="UTC",
                 task_name="ok.echo",
@@ -533,11 +533,16 @@ def test_recurring_page_lists_tasks_with_last_and_next_run(
         )
         conn.execute(
             insert(s.recurring_executions).values(
-                task_key="nightly", run_at=now - timedelta(hours=1), job_id=job, created_at=now
+                task_key="nightly/eu report",
+                run_at=now - timedelta(hours=1),
+                job_id=job,
+                created_at=now,
             )
         )
     html = client.get("/recurring").text
-    assert "nightly" in html and "every day at 9am" in html and f'href="/jobs/{job}"' in html
+    assert (
+        "nightly/eu report" in html and "every day at 9am" in html and f'href="/jobs/{job}"' in html
+    )
     assert "09:00:00 UTC" in html  # the next run
     assert SCRIPT not in html and "&lt;script&gt;" in html
     if hasattr(app, "recurring") and hasattr(app.recurring, "run_now"):
@@ -546,10 +551,16 @@ def test_recurring_page_lists_tasks_with_last_and_next_run(
         class Current(stalwart.CurrentAttributes):
             client_ip: str | None = None
 
-        r = client.post("/recurring/nightly/run", data={"csrf_token": token(client)})
+        action = re.search(r'action="(/recurring/[^"]+/run)"', html)
+        assert action and action.group(1) == "/recurring/nightly%2Feu%20report/run"
+        r = client.post(action.group(1), data={"csrf_token": token(client)})
         assert "Enqueued a run of the recurring task." in r.text
         [event] = app.store.audit_page()
-        assert (event.action, event.target, event.affected) == ("run_recurring", "nightly", 1)
+        assert (event.action, event.target, event.affected) == (
+            "run_recurring",
+            "nightly/eu report",
+            1,
+        )
         [ran] = event.job_ids
         # The job carries the client IP the dashboard resolved (CurrentAttributes).
         assert '"client_ip":"testclient"' in (app.store.job_get(ran).context or "")

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -36,6 +36,7 @@ from ..errors import JobNotFound
 from ..schedules import parse_schedule
 from ..serialization import loads
 from ..store import FailedFilter, utcnow
+from ..store import dashboard as store_dashboard
 from ..store.dashboard import STATUSES, AuditEvent, JobFilter, QueueStats, limit_keys
 from ..tasks import check_queue_name
 from . import csrf
@@ -171,7 +172,7 @@ def dashboard(
         Route("/queues/{queue}/{action}", queue_action, methods=["POST"], name="queue_action"),
         Route("/processes", processes_page, name="processes"),
         Route("/recurring", recurring_page, name="recurring"),
-        Route("/recurring/{key}/run", recurring_run, methods=["POST"], name="recurring_run"),
+        Route("/recurring/{key:path}/run", recurring_run, methods=["POST"], name="recurring_run"),
         Route("/audit", audit_page, name="audit"),
         Route("/static/{asset}", settings.assets, name="static"),
         Route("/healthz", healthz, name="healthz"),
@@ -281,7 +282,9 @@ def path_for(
     request: Request, name: str, query: Mapping[str, Any] | None = None, **params: Any
 ) -> str:
     """A path (no host) to a route of this app, under the mount path."""
-    path = str(request.scope.get("root_path", "")) + str(request.app.url_path_for(name, **params))
+    # Path parameters are percent-encoded: a recurring key may hold "/" or spaces.
+    quoted = {k: quote(v, safe="") if isinstance(v, str) else v for k, v in params.items()}
+    path = str(request.scope.get("root_path", "")) + str(request.app.url_path_for(name, **quoted))
     q = {k: v for k, v in (query or {}).items() if v not in (None, "")}
     return f"{path}?{urlencode(q)}" if q else path
 
@@ -430,6 +433,7 @@ def jobs_list(request: Request) -> Response:
         ranges=list(RANGES),
         tasks=sorted(s.app.tasks),
         first_page=cursor is None,
+        scan_window=store_dashboard.SCAN_WINDOW,
         refresh=True,
     )
 
