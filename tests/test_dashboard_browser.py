@@ -2,11 +2,13 @@
 
 Chromium comes from Debian (`scripts/ensure-browser.sh` installs it); Playwright
 drives it (never `playwright install`: no browser download). Screenshots of the
-overview and of a job page are saved under docs/ from the SQLite run.
+overview and of a job page come from the SQLite run (into docs/ with
+STALWART_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -23,6 +25,8 @@ from stalwart.testing import drain
 from stalwart.web import BasicAuth, dashboard
 
 CHROMIUM = "/usr/bin/chromium"
+# Screenshots go to docs/ when STALWART_SCREENSHOTS=1 (to refresh the README's), else to
+# a temporary folder: a test run leaves the work tree as it was.
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 pytestmark = pytest.mark.skipif(
@@ -87,9 +91,10 @@ def page(browser: object, served: str) -> Iterator[object]:
 
 
 def test_see_a_failed_job_open_it_retry_it_and_see_it_succeed(
-    app: stalwart.App, backend: str, served: str, page: object
+    app: stalwart.App, backend: str, served: str, page: object, tmp_path: Path
 ) -> None:
     p = page
+    shots = DOCS if os.environ.get("STALWART_SCREENSHOTS") == "1" else tmp_path
     Flaky.failing = True
 
     @app.task(name="mail.deliver", queue_name="mail")
@@ -109,7 +114,7 @@ def test_see_a_failed_job_open_it_retry_it_and_see_it_succeed(
     p.goto(served + "/")  # type: ignore[attr-defined]
     assert p.title() == "Overview · Stalwart"  # type: ignore[attr-defined]
     if backend == "sqlite":
-        p.screenshot(path=str(DOCS / "dashboard-overview.png"), full_page=True)  # type: ignore[attr-defined]
+        p.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)  # type: ignore[attr-defined]
     # Overview -> failed jobs -> the job.
     p.click("a.card-failed")  # type: ignore[attr-defined]
     p.wait_for_url(re.compile(r"/jobs\?status=failed"))  # type: ignore[attr-defined]
@@ -122,7 +127,7 @@ def test_see_a_failed_job_open_it_retry_it_and_see_it_succeed(
     assert "hunter2" not in body and "[redacted]" in body
     assert "Welcome <b>aboard</b>" in body  # shown as text, not markup
     if backend == "sqlite":
-        p.screenshot(path=str(DOCS / "dashboard-job.png"), full_page=True)  # type: ignore[attr-defined]
+        p.screenshot(path=str(shots / "dashboard-job.png"), full_page=True)  # type: ignore[attr-defined]
     # Retry it from the page, then let a worker run it.
     p.click("button:has-text('Retry')")  # type: ignore[attr-defined]
     p.wait_for_selector("p.notice")  # type: ignore[attr-defined]
