@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -311,3 +313,37 @@ def test_retried_job_waits_the_backoff(app: stalwart.App) -> None:
     assert result.scheduled_at is not None and result.errors[0].at is not None
     waited = result.scheduled_at - result.errors[0].at.replace(tzinfo=result.scheduled_at.tzinfo)
     assert timedelta(seconds=29) < waited <= timedelta(seconds=31)
+
+
+def _enqueue_unique_in_child(url: str, barrier: Any, out: Any) -> None:
+    from stalwart.config import Config
+    from tests.apps.procapp import app as procapp
+
+    app = stalwart.App(config=Config(database_url=url, source="child"))
+    app.tasks.update(procapp.tasks)
+    task = app.tasks["proc.noop"].using(unique_key="two-processes")
+    barrier.wait()
+    try:
+        out.put(("created", app.enqueue(task, (1,)).id))
+    except stalwart.UniqueJobExists as exc:
+        out.put(("exists", exc.job_id))
+    except Exception as exc:  # pragma: no cover - the assertion shows it
+        out.put(("error", repr(exc)))
+    finally:
+        app.close()
+
+
+def test_two_processes_enqueue_the_same_unique_key_at_once(db_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(target=_enqueue_unique_in_child, args=(db_url, barrier, out)) for _ in range(2)
+    ]
+    for p in procs:
+        p.start()
+    results = sorted(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(30)
+    # One created it; the other was told it exists, and which job holds the key.
+    assert [kind for kind, _ in results] == ["created", "exists"], results
+    assert results[0][1] == results[1][1]

@@ -270,7 +270,7 @@ def test_supervisor_sigkilled_children_exit_and_another_recovers(fleet: Fleet) -
     sup = fleet.start()
     wait_for("the job to start", lambda: fleet.events())
     children = children_of(sup.pid)
-    assert len(children) == 3
+    assert len(children) == 4  # 2 workers, a dispatcher, a scheduler
     sup.kill()
     sup.communicate(timeout=10)
     wait_for("the orphaned children to exit", lambda: not any(alive(p) for p in children), 15)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -93,7 +94,7 @@ def test_three_schedulers_enqueue_exactly_one_job_per_second(db_url: str) -> Non
     # One run per whole second, no gaps, no duplicates (the rows are unique, and the
     # jobs are one per row).
     assert len(seconds) == len(set(seconds))
-    assert all(b - a == timedelta(seconds=1) for a, b in zip(seconds, seconds[1:], strict=False))
+    assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(seconds))
     expected = int((ended - started).total_seconds())
     assert expected - 1 <= len(seconds) <= expected + 1
     jobs = [job_id for _, job_id in apps[0].store.recurring_runs("every-second", 10_000)]

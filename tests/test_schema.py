@@ -156,3 +156,25 @@ def test_database_url_driver_is_chosen_for_plain_urls() -> None:
     assert normalize_url("mysql://u@h/db").drivername == "mysql+pymysql"
     assert normalize_url("mariadb://u@h/db").drivername == "mysql+pymysql"
     assert make_url(str(normalize_url("sqlite:///x.db"))).drivername == "sqlite"
+
+
+def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
+    backend: str, tmp_path: Path
+) -> None:
+    from stalwart.store.audit import audit_events
+    from stalwart.store.migrations import schema_migrations
+
+    url = fresh_database_url(backend, tmp_path, "stalwart_migrate_delta")
+    store = Store.from_url(url)
+    try:
+        store.migrate()
+        # Put the database back at 0001, as one migrated before 0002 existed.
+        with store.engine.begin() as conn:
+            audit_events.drop(conn)
+            conn.execute(schema_migrations.delete().where(schema_migrations.c.version != "0001"))
+        assert store.pending_migrations() == [m.version for m in MIGRATIONS[1:]]
+        assert store.migrate() == [m.version for m in MIGRATIONS[1:]]
+        assert _shape(store.engine) == _declared()
+        assert inspect(store.engine).has_table(audit_events.name)
+    finally:
+        store.dispose()

@@ -85,6 +85,9 @@ class Worker(Actor):
             self.threads, self._execute, self._execute_async, self.name, self.prefetch
         )
         self.completer.start()
+        listener = self.store.ready_listener(self._on_ready, self.stopping)
+        if listener is not None:
+            listener.start()
         log.info("%s started: queues=%s threads=%d", self.name, self.queues.patterns, self.threads)
         try:
             while not self.stopping.is_set():
@@ -128,6 +131,10 @@ class Worker(Actor):
         if orphans:
             released = self.store.claimed_release(self.process_id, sorted(orphans))
             log.warning("%s: released %d claim(s) lost in the outage", self.name, released)
+
+    def _on_ready(self, queue: str) -> None:
+        if self.queues.matches(queue):
+            self.wake.set()
 
     def _is_async(self, job: ClaimedJob) -> bool:
         task = self.app.tasks.get(job.task_name)

@@ -14,6 +14,7 @@ from ..errors import JobNotFound, UniqueJobExists
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
 from .capabilities import Capabilities
+from .notify import notify_ready
 from .records import JobRow, NewJob
 from .semaphores import Waiting, make_ready, release
 
@@ -177,6 +178,7 @@ def _place(conn: Connection, jobs: list[tuple[int, NewJob]], now: datetime) -> N
     ]
     if due:
         make_ready(conn, due, now)
+        notify_ready(conn, (w.queue_name for w in due))
     if scheduled:
         conn.execute(insert(s.scheduled_executions), scheduled)
 
@@ -264,6 +266,8 @@ def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[
             ]
             if not rows:
                 continue
+            if due:
+                notify_ready(conn, (str(row[1]) for row in rows))
             sql = f"COPY {table.name} (job_id, queue_name, priority, created_at{extra}) FROM STDIN"
             with cur.copy(sql) as copy:
                 for row in rows:

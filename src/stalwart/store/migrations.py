@@ -66,9 +66,16 @@ def _tune_queue_tables(conn: Connection, caps: Capabilities) -> None:
         conn.execute(text(f"ALTER TABLE {table} SET ({params})"))
 
 
+def _audit_log(conn: Connection, caps: Capabilities) -> None:
+    from .audit import audit_events
+
+    audit_events.create(conn, checkfirst=True)
+
+
 # In order. A database created fresh is stamped with all of them.
 MIGRATIONS: list[Migration] = [
     Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
+    Migration("0002", "the dashboard's audit log, stalwart_audit_events", _audit_log),
 ]
 
 _versions_meta = MetaData()

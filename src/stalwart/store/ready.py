@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import (
 
 from . import schema as s
 from .base import StoreBase, utcnow
+from .notify import ReadyListener
 from .records import ClaimedJob, QueueSelector
 
 r = s.ready_executions
@@ -145,6 +148,16 @@ class ReadyStore(StoreBase):
         )
         conn.execute(delete(r).where(r.c.job_id.in_(ids)))
         return rows
+
+    def ready_listener(
+        self, on_ready: Callable[[str], None], stopping: threading.Event
+    ) -> ReadyListener | None:
+        """A LISTEN thread calling ``on_ready(queue)`` when jobs become ready, where the
+        database can notify (else None: polling alone)."""
+        if not self.caps.notify:
+            return None
+        url = self.engine.url.render_as_string(hide_password=False)
+        return ReadyListener(url, on_ready, stopping)
 
     def ready_count(self, queue_name: str | None = None) -> int:
         stmt = select(func.count()).select_from(r)

@@ -89,3 +89,9 @@ class QueueSelector:
     @property
     def is_all(self) -> bool:
         return self.patterns == ("*",)
+
+    def matches(self, queue: str) -> bool:
+        return any(
+            p == "*" or p == queue or (p.endswith("*") and queue.startswith(p[:-1]))
+            for p in self.patterns
+        )

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from . import schema as s
 from .base import StoreBase, utcnow
+from .notify import notify_ready
 from .semaphores import Waiting, make_ready
 
 sch = s.scheduled_executions
@@ -56,6 +57,14 @@ class ScheduledStore(StoreBase):
                 now,
             )
         conn.execute(delete(sch).where(sch.c.job_id.in_(ids)))
+        notify_ready(
+            conn,
+            conn.execute(
+                select(s.ready_executions.c.queue_name)
+                .where(s.ready_executions.c.job_id.in_(ids))
+                .distinct()
+            ).scalars(),
+        )
         return len(ids)
 
     def scheduled_next_at(self) -> datetime | None:
