@@ -60,16 +60,21 @@ def _worker_main(url: str, threads: int, prefetch: int, go: object, done: object
     go.wait()  # type: ignore[attr-defined]
     runner = threading.Thread(target=worker.run, daemon=True)
     runner.start()
-    while app.store.jobs_any_pending():
+    while app.store.jobs_any_runnable():
         time.sleep(0.01)
     done.put(time.monotonic())  # type: ignore[attr-defined]
     worker.stop()
     runner.join()
 
 
-def drain_rate(url: str, count: int, workers: int, threads: int, prefetch: int) -> float:
+def drain_rate(
+    url: str, count: int, workers: int, threads: int, prefetch: int, *, reset: bool = True
+) -> float:
+    """Enqueue ``count`` no-op jobs, then time W worker processes draining them (with
+    ``reset``, on empty tables; without, on top of whatever the tables hold)."""
     app = make_app(url)
-    app.store.tables_reset()
+    if reset:
+        app.store.tables_reset()
     app.enqueue_many("bench.noop", [((n,), {}) for n in range(count)])
     app.close()
     ctx = multiprocessing.get_context("fork")

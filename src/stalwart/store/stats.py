@@ -112,6 +112,12 @@ class StatsStore(StoreBase):
         )
         return self.run(lambda conn: [(int(r[0]), r[1], r[2], r[3]) for r in conn.execute(q).all()])
 
+    def jobs_any_runnable(self) -> bool:
+        """Whether any job is ready or running now (scheduled and blocked ones aside)."""
+        probes = [exists(select(_EXECUTION_TABLES[st].c.job_id)) for st in ("READY", "RUNNING")]
+        q = select(case((or_(*probes), 1), else_=0))
+        return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
+
     def jobs_any_pending(self) -> bool:
         """Whether any job is ready, running, blocked or scheduled: one statement of
         index probes (one snapshot, as in `jobs_pending_count`)."""
