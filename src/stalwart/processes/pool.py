@@ -39,7 +39,9 @@ class ExecutionPool:
         self._name = name
         self._inbox: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._running: set[int] = set()
+        self._running: set[int] = set()  # claimed by this pool: executing or waiting
+        self._active = 0  # executing now
+        self._wanted = 0  # free slots the claimer waits for (0: nobody waits)
         self._freed = threading.Condition(self._lock)
         self._threads = [
             threading.Thread(target=self._thread_main, name=f"{name}-{i}", daemon=True)
@@ -59,14 +61,26 @@ class ExecutionPool:
         with self._lock:
             return self.size - len(self._running)
 
+    def waiting(self) -> int:
+        """Claimed jobs not started yet."""
+        with self._lock:
+            return len(self._running) - self._active
+
     def running(self) -> set[int]:
         with self._lock:
             return set(self._running)
 
-    def wait_for_slot(self, timeout: float) -> None:
+    def wait_for_slots(self, wanted: int, timeout: float) -> None:
+        """Wait until ``wanted`` slots are free, or no claimed job is left waiting for
+        a thread (then the next claim must not wait any longer)."""
         with self._freed:
-            if len(self._running) >= self.size:
-                self._freed.wait(timeout)
+            self._wanted = wanted
+            self._freed.wait_for(self._claim_due, timeout)
+            self._wanted = 0
+
+    def _claim_due(self) -> bool:
+        # Called with the lock held.
+        return self.size - len(self._running) >= self._wanted or len(self._running) <= self._active
 
     def wait_empty(self, timeout: float) -> bool:
         """Wait until no job is running; False if some still are at the timeout."""
@@ -75,19 +89,22 @@ class ExecutionPool:
 
     # ---- running ----
 
-    def submit(self, job: ClaimedJob, is_async: bool) -> None:
+    def submit(self, jobs: list[tuple[ClaimedJob, bool]]) -> None:
+        """Start (or queue) claimed jobs; each pair is (job, is it async)."""
         with self._lock:
-            self._running.add(job.id)
-        if is_async:
-            loop = self._event_loop()
-            loop.call_soon_threadsafe(self._start_async, job)
-        else:
-            self._inbox.put(job)
+            self._running.update(job.id for job, _ in jobs)
+        for job, is_async in jobs:
+            if is_async:
+                self._event_loop().call_soon_threadsafe(self._start_async, job)
+            else:
+                self._inbox.put(job)
 
     def _done(self, job_id: int) -> None:
         with self._freed:
             self._running.discard(job_id)
-            self._freed.notify_all()
+            # Wake the claimer only when it would claim: not once per finished job.
+            if self._wanted == 0 or self._claim_due():
+                self._freed.notify_all()
 
     def _thread_main(self) -> None:
         while True:
@@ -98,11 +115,15 @@ class ExecutionPool:
                 with self._lock:
                     self._set_aside.append(job)
                 continue
+            with self._lock:
+                self._active += 1
             try:
                 self._run_sync(job)
             except BaseException:  # the runner records errors; this is a last resort
                 log.exception("job %s escaped its runner", job.id)
             finally:
+                with self._lock:
+                    self._active -= 1
                 self._done(job.id)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -120,8 +141,15 @@ class ExecutionPool:
             with self._lock:
                 self._set_aside.append(job)
             return
+        with self._lock:
+            self._active += 1
         task = asyncio.get_running_loop().create_task(self._run_async(job))
-        task.add_done_callback(lambda _t: self._done(job.id))
+        task.add_done_callback(lambda _t: self._finish_async(job.id))
+
+    def _finish_async(self, job_id: int) -> None:
+        with self._lock:
+            self._active -= 1
+        self._done(job_id)
 
     def stop_starting(self) -> None:
         """Start no more jobs; those waiting stay claimed until `take_waiting`."""

@@ -97,8 +97,11 @@ class Worker(Actor):
 
     def _poll_once(self, pool: ExecutionPool) -> None:
         idle = pool.idle()
-        if idle <= 0:
-            pool.wait_for_slot(self.polling_interval)
+        # With a prefetch buffer, claim in batches of at least half of it (one claim per
+        # job would cost a round trip per job), unless no claimed job is left waiting.
+        batch = max(1, self.prefetch // 2)
+        if idle < batch and (idle <= 0 or pool.waiting() > 0):
+            pool.wait_for_slots(batch, self.polling_interval)
             return
         try:
             jobs = self.store.ready_claim(self.process_id, self.queues, idle)
@@ -112,8 +115,7 @@ class Worker(Actor):
         if self.backoff.failing:
             self._after_outage(pool, jobs)
         self.recovered()
-        for job in jobs:
-            pool.submit(job, self._is_async(job))
+        pool.submit([(job, self._is_async(job)) for job in jobs])
         if len(jobs) < idle:
             # The queues are empty (or paused): wait for more.
             self.sleep(self.polling_interval)
