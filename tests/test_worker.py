@@ -385,3 +385,22 @@ def test_shutdown_hands_waiting_jobs_back(app: stalwart.App) -> None:
     statuses = Counter(app.get_result(j.id).status for j in jobs)
     assert statuses == {JobStatus.SUCCESSFUL: 1, JobStatus.READY: 3}
     assert app.store.claimed_by(None) == []
+
+
+def test_queue_tables_are_vacuumed_past_a_dead_row_threshold(app: stalwart.App) -> None:
+    @app.task
+    def noop() -> None: ...
+
+    app.enqueue_many(noop, [((), {})] * 300)
+    drain(app, threads=2, prefetch=50)
+    if app.store.caps.autovacuum:  # PostgreSQL: claims left dead rows behind
+        assert app.store.queue_tables_vacuum(min_dead=10**9) == []
+        # Backends report their statistics within 10 s of going idle.
+        vacuumed: set[str] = set()
+        deadline = time.monotonic() + 20
+        while len(vacuumed) < 2 and time.monotonic() < deadline:
+            vacuumed |= set(app.store.queue_tables_vacuum(min_dead=0))
+            time.sleep(0.5)
+        assert {"stalwart_ready_executions", "stalwart_claimed_executions"} <= vacuumed
+    else:  # other databases have no per-table vacuum: nothing to do
+        assert app.store.queue_tables_vacuum(min_dead=0) == []

@@ -18,6 +18,8 @@ log = logging.getLogger("stalwart.dispatcher")
 
 # Finished jobs older than `clear_finished_jobs_after` are deleted this often.
 CLEAR_FINISHED_EVERY = 300.0
+# How often the queue tables' dead rows are checked (and vacuumed past a threshold).
+VACUUM_EVERY = 30.0
 
 
 class Dispatcher(Actor):
@@ -38,6 +40,7 @@ class Dispatcher(Actor):
         self.batch_size = batch_size
         self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY
         self.concurrency_interval = concurrency_maintenance_interval
+        self._next_vacuum = time.monotonic() + VACUUM_EVERY
         self._next_concurrency = time.monotonic()
         self.dispatched = 0
 
@@ -81,6 +84,11 @@ class Dispatcher(Actor):
                     expired,
                     unblocked,
                 )
+        if time.monotonic() >= self._next_vacuum:
+            self._next_vacuum = time.monotonic() + VACUUM_EVERY
+            vacuumed = self.store.queue_tables_vacuum()
+            if vacuumed:
+                log.info("%s: vacuumed %s", self.name, ", ".join(vacuumed))
         if not self.app.config.preserve_finished_jobs or time.monotonic() < self._next_clear:
             return
         self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY

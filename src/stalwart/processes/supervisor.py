@@ -21,9 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ..config import DispatcherConfig, WorkerConfig
 from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned
 from .base import Actor
 from .dispatcher import Dispatcher
@@ -75,35 +77,15 @@ class Supervisor:
     # ---- configuration → slots ----
 
     def _slots(self) -> list[Slot]:
-        app, slots = self.app, []
-        for wc in self.config.workers:
-            for _ in range(wc.processes):
-
-                def make_worker(name: str, sup: int | None, wc: object = wc) -> Actor:
-                    return Worker(
-                        app,
-                        queues=wc.queues,  # type: ignore[attr-defined]
-                        threads=wc.threads,  # type: ignore[attr-defined]
-                        prefetch=wc.prefetch,  # type: ignore[attr-defined]
-                        polling_interval=wc.polling_interval,  # type: ignore[attr-defined]
-                        name=name,
-                        supervisor_id=sup,
-                    )
-
-                slots.append(Slot("worker", make_worker))
-        for dc in self.config.dispatchers:
-
-            def make_dispatcher(name: str, sup: int | None, dc: object = dc) -> Actor:
-                return Dispatcher(
-                    app,
-                    polling_interval=dc.polling_interval,  # type: ignore[attr-defined]
-                    batch_size=dc.batch_size,  # type: ignore[attr-defined]
-                    concurrency_maintenance_interval=dc.concurrency_maintenance_interval,  # type: ignore[attr-defined]
-                    name=name,
-                    supervisor_id=sup,
-                )
-
-            slots.append(Slot("dispatcher", make_dispatcher))
+        slots = [
+            Slot("worker", partial(_make_worker, self.app, wc))
+            for wc in self.config.workers
+            for _ in range(wc.processes)
+        ]
+        slots += [
+            Slot("dispatcher", partial(_make_dispatcher, self.app, dc))
+            for dc in self.config.dispatchers
+        ]
         slots.extend(self._scheduler_slots())
         return slots
 
@@ -363,6 +345,29 @@ class Supervisor:
                     if code != 0:
                         self._recover_child(slot.name, pid, code)
                     slot.pid = None
+
+
+def _make_worker(app: App, wc: WorkerConfig, name: str, supervisor_id: int | None) -> Actor:
+    return Worker(
+        app,
+        queues=wc.queues,
+        threads=wc.threads,
+        prefetch=wc.prefetch,
+        polling_interval=wc.polling_interval,
+        name=name,
+        supervisor_id=supervisor_id,
+    )
+
+
+def _make_dispatcher(app: App, dc: DispatcherConfig, name: str, supervisor_id: int | None) -> Actor:
+    return Dispatcher(
+        app,
+        polling_interval=dc.polling_interval,
+        batch_size=dc.batch_size,
+        concurrency_maintenance_interval=dc.concurrency_maintenance_interval,
+        name=name,
+        supervisor_id=supervisor_id,
+    )
 
 
 def _signal(pid: int | None, sig: int) -> None:

@@ -48,7 +48,7 @@ QUEUE_TABLE_AUTOVACUUM = {
     "autovacuum_analyze_threshold": "5000",
     "autovacuum_vacuum_cost_delay": "0",
 }
-QUEUE_TABLES = (
+QUEUE_TABLES: tuple[str, ...] = (
     "stalwart_ready_executions",
     "stalwart_claimed_executions",
     "stalwart_scheduled_executions",

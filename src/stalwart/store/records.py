@@ -86,10 +86,6 @@ class QueueSelector:
 
     patterns: tuple[str, ...] = ("*",)
 
-    @property
-    def is_all(self) -> bool:
-        return self.patterns == ("*",)
-
     def matches(self, queue: str) -> bool:
         return any(
             p == "*" or p == queue or (p.endswith("*") and queue.startswith(p[:-1]))

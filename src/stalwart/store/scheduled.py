@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, literal, select
+from sqlalchemy import Connection, delete, insert, literal, select
 
 from . import schema as s
 from .base import StoreBase, utcnow
@@ -66,8 +66,3 @@ class ScheduledStore(StoreBase):
             ).scalars(),
         )
         return len(ids)
-
-    def scheduled_next_at(self) -> datetime | None:
-        """When the earliest scheduled job is due (to sleep exactly until then)."""
-        q = select(func.min(sch.c.scheduled_at))
-        return self.run(lambda conn: conn.execute(q).scalar())

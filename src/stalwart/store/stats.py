@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 
 from sqlalchemy import Connection, Table, case, delete, exists, func, or_, select, text
 
 from . import schema as s
 from .base import StoreBase, utcnow
 from .jobs import job_rows
+from .migrations import QUEUE_TABLES
 from .records import JobRow
 
 # Status name -> execution table whose rows are the jobs in that status.
@@ -128,6 +130,24 @@ class StatsStore(StoreBase):
         q = select(case((or_(*probes), 1), else_=0))
         return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
 
+    def queue_tables_vacuum(self, min_dead: int = 10_000) -> list[str]:
+        """VACUUM the execution tables that hold more than ``min_dead`` dead rows; return
+        their names. Where the database has per-table vacuum settings (PostgreSQL), so
+        that a server with autovacuum off or lagging still keeps the claim's index scan
+        short. Rows a long transaction elsewhere can still see are left for later."""
+        if not self.caps.autovacuum:
+            return []
+        q = text(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(:names)"
+            " AND n_dead_tup > :n"
+        )
+        params = {"names": list(QUEUE_TABLES), "n": min_dead}
+        tables = self.run(lambda conn: [str(r) for r in conn.execute(q, params).scalars()])
+        for table in tables:
+            # VACUUM cannot run in a transaction; it does not block inserts or deletes.
+            self.run_statement(partial(_vacuum, table=table))
+        return tables
+
     def tables_reset(self) -> None:
         """Delete every row of every Stalwart table (for test suites)."""
 
@@ -140,3 +160,7 @@ class StatsStore(StoreBase):
                     conn.execute(delete(table))
 
         self.run(body)
+
+
+def _vacuum(conn: Connection, *, table: str) -> None:
+    conn.execute(text(f"VACUUM {table}"))
