@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Fleet:
     url: str
     log: Path
     app: stalwart.App
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -41,7 +43,7 @@ class Fleet:
         return env
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
@@ -57,6 +59,17 @@ class Fleet:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.started.append(proc)
+        return proc
+
+    def kill_leftovers(self) -> None:
+        """A failed test must not leave a fleet running: kill supervisors and children."""
+        for proc in self.started:
+            if proc.poll() is None:
+                for pid in [*children_of(proc.pid), proc.pid]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                proc.communicate(timeout=10)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -134,7 +147,9 @@ def fleet(db_url: str, tmp_path: Path) -> Iterator[Fleet]:
     write_config(tmp_path / "stalwart.toml", db_url)
     app = stalwart.App(config=Config(database_url=db_url, source="tests"))
     app.tasks.update(procapp.tasks)
-    yield Fleet(tmp_path, db_url, tmp_path / "events.log", app)
+    fleet = Fleet(tmp_path, db_url, tmp_path / "events.log", app)
+    yield fleet
+    fleet.kill_leftovers()
     app.close()
 
 
