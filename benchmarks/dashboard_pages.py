@@ -204,7 +204,9 @@ def pages(app: stalwart.App) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1/stalwart_dashboard_bench")
+    parser.add_argument(
+        "--database", default="postgresql://postgres@127.0.0.1/stalwart_dashboard_bench"
+    )
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-load", action="store_true", help="Reuse the loaded database.")
