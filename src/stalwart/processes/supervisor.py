@@ -178,20 +178,24 @@ class Supervisor:
         slot.started_at = time.monotonic()
         log.info("started %s (pid %d)", slot.name, pid)
 
-    def _reap(self) -> None:
+    def _exited(self) -> list[tuple[Slot, int, int]]:
+        """Children that exited since the last look: (slot, pid, exit code or -signal)."""
+        out: list[tuple[Slot, int, int]] = []
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return out
             if pid == 0:
-                return
+                return out
             slot = next((s for s in self.slots if s.pid == pid), None)
-            if slot is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
+            if slot is not None:
+                slot.pid = None
+                out.append((slot, pid, os.waitstatus_to_exitcode(status)))
+
+    def _reap(self) -> None:
+        for slot, pid, code in self._exited():
             slot.exits.append(code)
-            slot.pid = None
             lived = time.monotonic() - slot.started_at
             log.log(
                 logging.INFO if code == 0 and self._stop_requested else logging.WARNING,
@@ -202,10 +206,7 @@ class Supervisor:
                 lived,
             )
             self._recover_child(slot.name, pid, code)
-            if lived < QUICK_DEATH_S:
-                slot.quick_deaths += 1
-            else:
-                slot.quick_deaths = 0
+            slot.quick_deaths = slot.quick_deaths + 1 if lived < QUICK_DEATH_S else 0
             delay = (
                 0.0
                 if slot.quick_deaths == 0
@@ -332,19 +333,9 @@ class Supervisor:
         log.info("%s stopped", self.name)
 
     def _reap_exiting(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            for slot in self.slots:
-                if slot.pid == pid:
-                    code = os.waitstatus_to_exitcode(status)
-                    if code != 0:
-                        self._recover_child(slot.name, pid, code)
-                    slot.pid = None
+        for slot, pid, code in self._exited():
+            if code != 0:
+                self._recover_child(slot.name, pid, code)
 
 
 def _make_worker(app: App, wc: WorkerConfig, name: str, supervisor_id: int | None) -> Actor:
