@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    any_,
     delete,
     func,
     insert,
@@ -85,7 +86,12 @@ class ReadyStore(StoreBase):
         process_id: int | None,
         now: datetime,
     ) -> list[Any]:
-        """Pick, delete from ready, insert into claimed and read the jobs: one round trip."""
+        """Pick, delete from ready, insert into claimed and read the jobs: one round trip.
+
+        Each step finds its rows through ``= ANY(ARRAY(...))``: an index lookup whatever
+        the statistics say. A plain join lets a stale estimate (fresh tables, autovacuum
+        off) pick a hash join that scans all of ready and all of jobs on every claim.
+        """
         picked = (
             select(r.c.job_id)
             .where(where)
@@ -96,7 +102,7 @@ class ReadyStore(StoreBase):
         )
         deleted = (
             delete(r)
-            .where(r.c.job_id.in_(select(picked.c.job_id)))
+            .where(r.c.job_id == any_(func.array(select(picked.c.job_id).scalar_subquery())))
             .returning(r.c.job_id)
             .cte("deleted")
         )
@@ -115,7 +121,7 @@ class ReadyStore(StoreBase):
         )
         stmt = (
             select(*_JOB_FIELDS)
-            .join(inserted, inserted.c.job_id == j.c.id)
+            .where(j.c.id == any_(func.array(select(inserted.c.job_id).scalar_subquery())))
             .order_by(j.c.priority.desc(), j.c.id)
         )
         return list(conn.execute(stmt).all())
