@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    any_,
     delete,
     func,
     insert,
-    literal,
     select,
 )
 
@@ -67,13 +66,15 @@ class ReadyStore(StoreBase):
             remaining = limit - len(claimed)
             if remaining <= 0:
                 break
-            where = _queue_condition(pattern)
-            if claimed:  # a row already taken by an earlier, overlapping pattern
-                where = where & r.c.job_id.not_in([c.id for c in claimed])
             # Rows come in claim order: priority (larger first), then FIFO.
             if self.caps.writable_cte:
-                rows = self._claim_one_statement(conn, where, remaining, process_id, now)
+                rows = self._claim_one_statement(
+                    conn, pattern, [c.id for c in claimed], remaining, process_id, now
+                )
             else:
+                where = _queue_condition(pattern)
+                if claimed:  # a row already taken by an earlier, overlapping pattern
+                    where = where & r.c.job_id.not_in([c.id for c in claimed])
                 rows = self._claim_statements(conn, where, remaining, process_id, now)
             claimed.extend(_claimed_job(row, now) for row in rows)
         return claimed
@@ -81,50 +82,24 @@ class ReadyStore(StoreBase):
     def _claim_one_statement(
         self,
         conn: Connection,
-        where: ColumnElement[bool],
+        pattern: str,
+        taken: list[int],
         limit: int,
         process_id: int | None,
         now: datetime,
-    ) -> list[Any]:
+    ) -> Sequence[Any]:
         """Pick, delete from ready, insert into claimed and read the jobs: one round trip.
 
-        Each step finds its rows through ``= ANY(ARRAY(...))``: an index lookup whatever
-        the statistics say. A plain join lets a stale estimate (fresh tables, autovacuum
-        off) pick a hash join that scans all of ready and all of jobs on every claim.
+        The SQL is written once per kind of pattern and sent as it is: building and
+        compiling the statement each time cost more than the claim of a hundred rows.
         """
-        picked = (
-            select(r.c.job_id)
-            .where(where)
-            .order_by(r.c.priority.desc(), r.c.job_id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("picked")
-        )
-        deleted = (
-            delete(r)
-            .where(r.c.job_id == any_(func.array(select(picked.c.job_id).scalar_subquery())))
-            .returning(r.c.job_id)
-            .cte("deleted")
-        )
-        inserted = (
-            insert(s.claimed_executions)
-            .from_select(
-                ["job_id", "process_id", "created_at"],
-                select(
-                    deleted.c.job_id,
-                    literal(process_id, s.claimed_executions.c.process_id.type),
-                    literal(now, s.Timestamp),
-                ),
-            )
-            .returning(s.claimed_executions.c.job_id)
-            .cte("inserted")
-        )
-        stmt = (
-            select(*_JOB_FIELDS)
-            .where(j.c.id == any_(func.array(select(inserted.c.job_id).scalar_subquery())))
-            .order_by(j.c.priority.desc(), j.c.id)
-        )
-        return list(conn.execute(stmt).all())
+        params: dict[str, Any] = {"limit": limit, "pid": process_id, "now": now}
+        if pattern != "*":
+            params["pattern"] = _like_prefix(pattern[:-1]) if pattern.endswith("*") else pattern
+        if taken:
+            params["taken"] = taken
+        sql = _claim_sql(_pattern_kind(pattern), bool(taken))
+        return conn.exec_driver_sql(sql, params).all()
 
     def _claim_statements(
         self,
@@ -183,18 +158,46 @@ def _queue_condition(pattern: str) -> ColumnElement[bool]:
 
 
 def _claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
-    # Positional unpacking: attribute access on a Row costs more, a hundred times a claim.
+    # Positional unpacking: attribute access on a row costs more, a hundred times a claim.
     job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, limits = row
     return ClaimedJob(
-        int(job_id),
-        task,
-        queue,
-        int(priority),
-        args,
-        kwargs,
-        context,
-        int(attempts),
-        enqueued,
-        claimed_at,
-        limits,
+        job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, claimed_at, limits
+    )
+
+
+def _pattern_kind(pattern: str) -> str:
+    return "all" if pattern == "*" else "prefix" if pattern.endswith("*") else "name"
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching names that start with ``prefix`` (escape character '/')."""
+    escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return escaped + "%"
+
+
+@functools.cache
+def _claim_sql(kind: str, excludes_taken: bool) -> str:
+    """The one-statement claim (databases with writable CTEs), in the driver's
+    pyformat style. Each step finds its rows through ``= ANY(ARRAY(...))``: an index
+    lookup whatever the statistics say. A join let a stale estimate (fresh tables,
+    autovacuum off) pick hash joins over full scans of ready and jobs on every claim."""
+    conditions = [f"queue_name NOT IN (SELECT queue_name FROM {s.pauses.name})"]
+    if kind == "name":
+        conditions.append("queue_name = %(pattern)s")
+    elif kind == "prefix":
+        conditions.append("queue_name LIKE %(pattern)s ESCAPE '/'")
+    if excludes_taken:  # rows an earlier, overlapping pattern of this claim took
+        conditions.append("NOT (job_id = ANY(%(taken)s))")
+    fields = ", ".join(c.name for c in _JOB_FIELDS)
+    ready, claimed = r.name, s.claimed_executions.name
+    return (
+        f"WITH picked AS (SELECT job_id FROM {ready} WHERE {' AND '.join(conditions)}"
+        " ORDER BY priority DESC, job_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+        f" deleted AS (DELETE FROM {ready}"
+        " WHERE job_id = ANY(ARRAY(SELECT job_id FROM picked)) RETURNING job_id),"
+        f" inserted AS (INSERT INTO {claimed} (job_id, process_id, created_at)"
+        " SELECT job_id, CAST(%(pid)s AS BIGINT), CAST(%(now)s AS TIMESTAMP) FROM deleted"
+        " RETURNING job_id)"
+        f" SELECT {fields} FROM {j.name} WHERE id = ANY(ARRAY(SELECT job_id FROM inserted))"
+        " ORDER BY priority DESC, id"
     )
