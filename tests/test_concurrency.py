@@ -14,7 +14,7 @@ import pytest
 import stalwart
 from stalwart import JobStatus, Limit
 from stalwart.processes import Worker
-from stalwart.store import ClaimedJob, Outcome, QueueSelector, utcnow
+from stalwart.store import ClaimedJob, Outcome, QueueSelector
 from stalwart.testing import drain
 
 ALL = QueueSelector(("*",))
@@ -35,7 +35,7 @@ def statuses(app: stalwart.App, ids: list[int]) -> list[JobStatus]:
 
 
 def complete(app: stalwart.App, job: ClaimedJob) -> None:
-    now = utcnow()
+    now = time.time()
     outcome = Outcome(job.id, now, now, "success", concurrency_limits=job.concurrency_limits)
     assert app.store.claimed_complete(None, [outcome]) == [job.id]
 

@@ -210,8 +210,18 @@ def run_sync(
     """Call ``fn`` in a new, empty context."""
 
     def body() -> T:
-        with _job_scope(job, captured, hooks):
+        # What _job_scope does, spelled out: this runs once per job, and a generator
+        # context manager costs more than a no-op job.
+        _current_job.set(job)
+        if captured is not None:
+            restore_current(captured)
+        try:
+            for hook in hooks.on_job_start:
+                hook(job)
             return fn(*args, **kwargs)
+        finally:
+            if hooks.on_job_end:
+                _run_end_hooks(job, hooks)
 
     return contextvars.Context().run(body)
 

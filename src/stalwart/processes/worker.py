@@ -155,7 +155,7 @@ class Worker(Actor):
         )
 
     def _execute(self, job: ClaimedJob) -> None:
-        started = utcnow()
+        started = time.time()
         try:
             task = self.app.get_task(job.task_name)
             value = run_sync(
@@ -172,7 +172,7 @@ class Worker(Actor):
         self.completer.push(outcome)
 
     async def _execute_async(self, job: ClaimedJob) -> None:
-        started = utcnow()
+        started = time.time()
         try:
             task = self.app.get_task(job.task_name)
             value = await run_async_inline(
@@ -188,24 +188,28 @@ class Worker(Actor):
             outcome = self._failure(job, exc, started)
         self.completer.push(outcome)
 
-    def _success(self, job: ClaimedJob, task: Task[Any, Any], value: Any, started: Any) -> Outcome:
-        check_json(value, f"return value of task {task.name}")
+    def _success(
+        self, job: ClaimedJob, task: Task[Any, Any], value: Any, started: float
+    ) -> Outcome:
+        if value is not None:
+            check_json(value, f"return value of task {task.name}")
         return Outcome(
             job_id=job.id,
             started_at=started,
-            finished_at=utcnow(),
+            finished_at=time.time(),
             kind="success",
             result=dumps(value) if value is not None else None,
             concurrency_limits=job.concurrency_limits,
         )
 
-    def _failure(self, job: ClaimedJob, exc: BaseException, started: Any) -> Outcome:
+    def _failure(self, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
+        finished = time.time()
         now = utcnow()
         if isinstance(exc, Snooze):
             return Outcome(
                 job_id=job.id,
                 started_at=started,
-                finished_at=now,
+                finished_at=finished,
                 kind="snooze",
                 retry_at=now + timedelta(seconds=exc.seconds),
                 counts_attempt=False,
@@ -220,7 +224,7 @@ class Worker(Actor):
             return Outcome(
                 job_id=job.id,
                 started_at=started,
-                finished_at=now,
+                finished_at=finished,
                 kind="discard",
                 error={**error, "discarded": True},
                 concurrency_limits=job.concurrency_limits,
@@ -234,7 +238,7 @@ class Worker(Actor):
         return Outcome(
             job_id=job.id,
             started_at=started,
-            finished_at=now,
+            finished_at=finished,
             kind="failure",
             error=error,
             retry_at=retry_at,

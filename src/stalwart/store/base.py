@@ -32,6 +32,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def from_epoch(seconds: float) -> datetime:
+    """Naive UTC for a time.time() value."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
 class StoreBase:
     # How often a transaction that hit a deadlock or a busy SQLite file is tried again.
     max_retries = 8

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, text, update
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase, from_epoch, utcnow
 from .records import Outcome
 from .semaphores import Waiting, make_ready, release
 
@@ -80,24 +80,26 @@ class ClaimedStore(StoreBase):
         else:
             # One JSON parameter, encoded in C, instead of arrays adapted value by value.
             sql = taken + (
-                f"UPDATE {j.name} AS j SET finished_at = v.finished_at, unique_key = NULL,"
-                " started_at = v.started_at, result = v.result, attempts = j.attempts + 1"
+                f"UPDATE {j.name} AS j SET unique_key = NULL,"
+                " finished_at = to_timestamp(v.finished_at) AT TIME ZONE 'UTC',"
+                " started_at = to_timestamp(v.started_at) AT TIME ZONE 'UTC',"
+                " result = v.result, attempts = j.attempts + 1"
                 " FROM json_to_recordset(CAST(:rows AS json))"
-                " AS v(id bigint, started_at timestamp, finished_at timestamp, result text)"
+                " AS v(id bigint, started_at float8, finished_at float8, result text)"
                 " JOIN done ON done.job_id = v.id WHERE j.id = v.id RETURNING j.id"
             )
             params["rows"] = json.dumps(
                 [
                     {
                         "id": o.job_id,
-                        "started_at": o.started_at.isoformat(),
-                        "finished_at": o.finished_at.isoformat(),
+                        "started_at": o.started_at,
+                        "finished_at": o.finished_at,
                         "result": o.result,
                     }
                     for o in done
                 ]
             )
-        return [int(i) for i in conn.execute(text(sql), params).scalars()]
+        return [row[0] for row in conn.execute(text(sql), params).fetchall()]
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
         release(conn, [o.concurrency_limits for o in done if o.concurrency_limits])
@@ -117,8 +119,8 @@ class ClaimedStore(StoreBase):
             [
                 {
                     "b_id": o.job_id,
-                    "b_finished": o.finished_at,
-                    "b_started": o.started_at,
+                    "b_finished": from_epoch(o.finished_at),
+                    "b_started": from_epoch(o.started_at),
                     "b_result": o.result,
                 }
                 for o in done
@@ -148,7 +150,7 @@ class ClaimedStore(StoreBase):
                 {
                     "b_id": o.job_id,
                     "b_errors": json.dumps(errors) if errors else None,
-                    "b_started": o.started_at,
+                    "b_started": from_epoch(o.started_at),
                     "b_inc": 1 if o.counts_attempt else 0,
                     # A retry or snooze for later: the job's scheduled time is the new one.
                     "b_sched": o.retry_at if o.retry_at and o.retry_at > now else None,

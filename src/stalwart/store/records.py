@@ -44,8 +44,10 @@ class Outcome:
     """How one attempt of a claimed job ended; written by `claimed_complete`."""
 
     job_id: int
-    started_at: datetime
-    finished_at: datetime
+    # Seconds since the epoch (time.time()): cheaper to take per job than a datetime;
+    # the store turns them into timestamps, a batch at a time.
+    started_at: float
+    finished_at: float
     # "success" | "failure" | "snooze"
     kind: str
     result: str | None = None  # JSON text of the return value
