@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from datetime import UTC, timedelta
 
 import pytest
@@ -110,6 +111,34 @@ def test_enqueue_many_inserts_all_in_order(app: stalwart.App) -> None:
         assert stored.args == r.args and stored.kwargs == r.kwargs
         assert stored.status is JobStatus.READY
     assert app.store.ready_count("bulk") == 2500
+
+
+def test_enqueue_many_keeps_awkward_text_intact(app: stalwart.App) -> None:
+    """Tabs, line breaks, backslashes and non-ASCII in arguments and context survive
+    the bulk path (COPY text on PostgreSQL, which escapes them by hand)."""
+
+    class Req(stalwart.CurrentAttributes):
+        note: str | None = None
+
+    @app.task(queue_name="bulk")
+    def work(text: str, extra: dict[str, str]) -> None: ...
+
+    awkward = ["a\tb", "line1\nline2\r\n", "back\\slash \\N", "\\", "日本語 ✓", "\u0000x"]
+    calls = [
+        ((awkward[i % len(awkward)],), {"extra": {"k\t": awkward[-i % 6]}}) for i in range(300)
+    ]
+    Req.note = "ctx\twith\\escapes\n"
+    try:
+        results = app.enqueue_many(work, calls)
+    finally:
+        Req.note = None
+    later = app.enqueue_many(work.using(run_after=timedelta(hours=1)), calls[:150])
+    for r, (args, kwargs) in zip(list(results) + list(later), calls + calls[:150], strict=True):
+        stored = app.get_result(r.id)
+        assert stored.args == list(args) and stored.kwargs == kwargs
+    row = app.store.jobs_get([results[7].id])[0]
+    assert list(json.loads(row.context or "{}").values()) == [{"note": "ctx\twith\\escapes\n"}]
+    assert app.store.ready_count("bulk") == 300
 
 
 def test_enqueue_in_the_callers_transaction_commits_and_rolls_back_with_it(
