@@ -42,6 +42,7 @@ class ExecutionPool:
         self._running: set[int] = set()  # claimed by this pool: executing or waiting
         self._active = 0  # executing now
         self._wanted = 0  # free slots the claimer waits for (0: nobody waits)
+        self._watchers = 0  # threads waiting on _freed (the claimer, a shutdown)
         self._freed = threading.Condition(self._lock)
         self._threads = [
             threading.Thread(target=self._thread_main, name=f"{name}-{i}", daemon=True)
@@ -75,8 +76,12 @@ class ExecutionPool:
         a thread (then the next claim must not wait any longer)."""
         with self._freed:
             self._wanted = wanted
-            self._freed.wait_for(self._claim_due, timeout)
-            self._wanted = 0
+            self._watchers += 1
+            try:
+                self._freed.wait_for(self._claim_due, timeout)
+            finally:
+                self._watchers -= 1
+                self._wanted = 0
 
     def _claim_due(self) -> bool:
         # Called with the lock held.
@@ -85,7 +90,11 @@ class ExecutionPool:
     def wait_empty(self, timeout: float) -> bool:
         """Wait until no job is running; False if some still are at the timeout."""
         with self._freed:
-            return self._freed.wait_for(lambda: not self._running, timeout)
+            self._watchers += 1
+            try:
+                return self._freed.wait_for(lambda: not self._running, timeout)
+            finally:
+                self._watchers -= 1
 
     # ---- running ----
 
@@ -99,11 +108,14 @@ class ExecutionPool:
             else:
                 self._inbox.put(job)
 
-    def _done(self, job_id: int) -> None:
+    def _done(self, job_id: int, was_active: bool = False) -> None:
         with self._freed:
+            if was_active:
+                self._active -= 1
             self._running.discard(job_id)
-            # Wake the claimer only when it would claim: not once per finished job.
-            if self._wanted == 0 or self._claim_due():
+            # Wake a waiter only when there is one, and the claimer only when it would
+            # claim: not once per finished job.
+            if self._watchers and (self._wanted == 0 or self._claim_due()):
                 self._freed.notify_all()
 
     def _thread_main(self) -> None:
@@ -122,9 +134,7 @@ class ExecutionPool:
             except BaseException:  # the runner records errors; this is a last resort
                 log.exception("job %s escaped its runner", job.id)
             finally:
-                with self._lock:
-                    self._active -= 1
-                self._done(job.id)
+                self._done(job.id, was_active=True)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -147,9 +157,7 @@ class ExecutionPool:
         task.add_done_callback(lambda _t: self._finish_async(job.id))
 
     def _finish_async(self, job_id: int) -> None:
-        with self._lock:
-            self._active -= 1
-        self._done(job_id)
+        self._done(job_id, was_active=True)
 
     def stop_starting(self) -> None:
         """Start no more jobs; those waiting stay claimed until `take_waiting`."""
