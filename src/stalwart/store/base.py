@@ -32,6 +32,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def driver_sql(conn: Connection, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the driver's own parameter style.
+
+    For the few statements run per claim and per completion on databases without
+    writable CTEs: sent as they are, without SQLAlchemy's compilation and per-value
+    processing, which cost more than the database's own work there.
+    """
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return sql
+    if style in ("format", "pyformat"):
+        return sql.replace("?", "%s")
+    raise NotImplementedError(f"driver parameter style {style!r}")
+
+
+def driver_timestamp(value: datetime) -> str:
+    """A naive UTC datetime as the text every supported database stores and compares
+    (SQLAlchemy's own SQLite format; MySQL parses it into DATETIME(6))."""
+    return value.isoformat(" ", "microseconds")
+
+
+def as_datetime(value: datetime | str) -> datetime:
+    """A timestamp read through the driver: SQLite hands back the stored text."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 def from_epoch(seconds: float) -> datetime:
     """Naive UTC for a time.time() value."""
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)

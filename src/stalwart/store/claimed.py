@@ -10,12 +10,18 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, text, update
 
 from . import schema as s
-from .base import StoreBase, from_epoch, utcnow
+from .base import StoreBase, driver_sql, driver_timestamp, from_epoch, utcnow
 from .records import Outcome
 from .semaphores import Waiting, make_ready, release
 
 c = s.claimed_executions
 j = s.jobs
+
+
+_FINISH_JOB = (
+    f"UPDATE {j.name} SET finished_at = ?, started_at = ?, result = ?,"
+    " attempts = attempts + 1, unique_key = NULL WHERE id = ?"
+)
 
 
 class ClaimedStore(StoreBase):
@@ -106,23 +112,16 @@ class ClaimedStore(StoreBase):
         if not self.preserve_finished_jobs:
             conn.execute(delete(j).where(j.c.id.in_([o.job_id for o in done])))
             return
-        conn.execute(
-            update(j)
-            .where(j.c.id == bindparam("b_id"))
-            .values(
-                finished_at=bindparam("b_finished"),
-                started_at=bindparam("b_started"),
-                result=bindparam("b_result"),
-                attempts=j.c.attempts + 1,
-                unique_key=None,
-            ),
+        # One row of parameters per job, sent to the driver as they are.
+        conn.exec_driver_sql(
+            driver_sql(conn, _FINISH_JOB),
             [
-                {
-                    "b_id": o.job_id,
-                    "b_finished": from_epoch(o.finished_at),
-                    "b_started": from_epoch(o.started_at),
-                    "b_result": o.result,
-                }
+                (
+                    driver_timestamp(from_epoch(o.finished_at)),
+                    driver_timestamp(from_epoch(o.started_at)),
+                    o.result,
+                    o.job_id,
+                )
                 for o in done
             ],
         )
