@@ -31,4 +31,4 @@ test: $(STAMP) services browser lint
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) stalwart-demo.db stalwart-demo.db-wal stalwart-demo.db-shm
+	rm -rf $(VENV) stalwart-demo.db stalwart-demo.db-wal stalwart-demo.db-shm stalwart-demo.db-writers

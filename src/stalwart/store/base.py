@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseUnavailable
 from .capabilities import Capabilities, is_disconnect, is_retryable
+from .writers import WriterTurns
 
 T = TypeVar("T")
 log = logging.getLogger("stalwart.store")
@@ -58,6 +59,21 @@ def as_datetime(value: datetime | str) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+_last_second: tuple[int, str] = (0, "")
+
+
+def epoch_timestamp(seconds: float) -> str:
+    """`driver_timestamp` of a time.time() value; the date and time of day are formatted
+    once per second (a batch of finished jobs shares a few)."""
+    global _last_second
+    whole = int(seconds)
+    known, text = _last_second
+    if whole != known:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        _last_second = (whole, text)
+    return f"{text}.{int((seconds - whole) * 1_000_000):06d}"
+
+
 def from_epoch(seconds: float) -> datetime:
     """Naive UTC for a time.time() value."""
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
@@ -72,6 +88,9 @@ class StoreBase:
         self.caps = Capabilities.of(engine.dialect)
         # For work done in one statement: atomic on its own, so no BEGIN/COMMIT round trips.
         self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # A single-writer file database: our writers take turns (see writers.py).
+        path = engine.url.database
+        self._writers = WriterTurns(path) if self.caps.single_writer and path else None
 
     def run_statement(self, body: Callable[[Connection], T]) -> T:
         """Like `run`, for a body that is a single statement (atomic by itself)."""
@@ -85,7 +104,10 @@ class StoreBase:
         """
         for attempt in range(self.max_retries + 1):
             try:
-                with (engine or self.engine).begin() as conn:
+                if self._writers is None:
+                    with (engine or self.engine).begin() as conn:
+                        return body(conn)
+                with self._writers.turn(), (engine or self.engine).begin() as conn:
                     return body(conn)
             except DBAPIError as exc:
                 if exc.connection_invalidated or is_disconnect(exc.orig):

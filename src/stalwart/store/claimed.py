@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, text, update
 
 from . import schema as s
-from .base import StoreBase, driver_sql, driver_timestamp, from_epoch, utcnow
+from .base import StoreBase, driver_sql, epoch_timestamp, from_epoch, utcnow
 from .records import Outcome
 from .semaphores import Waiting, make_ready, release
 
@@ -58,11 +58,13 @@ class ClaimedStore(StoreBase):
 
     def _take_owned(self, conn: Connection, process_id: int | None, ids: list[int]) -> set[int]:
         """Delete the claimed rows of ``ids`` that ``process_id`` still holds; return them."""
-        where = c.c.job_id.in_(ids) & _owner_is(process_id)
         if self.caps.delete_returning:
-            return {
-                int(i) for i in conn.execute(delete(c).where(where).returning(c.c.job_id)).scalars()
-            }
+            owner = "process_id IS NULL" if process_id is None else "process_id = ?"
+            marks = ", ".join("?" * len(ids))
+            sql = f"DELETE FROM {c.name} WHERE job_id IN ({marks}) AND {owner} RETURNING job_id"
+            params = (*ids, process_id) if process_id is not None else tuple(ids)
+            return {row[0] for row in conn.exec_driver_sql(driver_sql(conn, sql), params)}
+        where = c.c.job_id.in_(ids) & _owner_is(process_id)
         owned_q = select(c.c.job_id).where(where)
         if self.caps.skip_locked:
             owned_q = owned_q.with_for_update()
@@ -116,12 +118,7 @@ class ClaimedStore(StoreBase):
         conn.exec_driver_sql(
             driver_sql(conn, _FINISH_JOB),
             [
-                (
-                    driver_timestamp(from_epoch(o.finished_at)),
-                    driver_timestamp(from_epoch(o.started_at)),
-                    o.result,
-                    o.job_id,
-                )
+                (epoch_timestamp(o.finished_at), epoch_timestamp(o.started_at), o.result, o.job_id)
                 for o in done
             ],
         )
