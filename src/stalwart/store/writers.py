@@ -17,6 +17,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Held while a WriterTurns opens its file, so threads racing to the first turn open it
+# once. Made anew in a forked child, in case another thread held it at the fork.
+_opening = threading.Lock()
+
+
+def _new_opening_lock() -> None:
+    global _opening
+    _opening = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_opening_lock)
+
 
 class WriterTurns:
     def __init__(self, database_path: str) -> None:
@@ -29,7 +41,9 @@ class WriterTurns:
     @contextmanager
     def turn(self) -> Iterator[None]:
         if self._pid != os.getpid():
-            self._after_fork()
+            with _opening:
+                if self._pid != os.getpid():
+                    self._open()
         # The flock belongs to the open file, shared by this process's threads: they
         # take turns on a thread lock first. Reentrant, so a nested turn cannot
         # deadlock; only the outermost takes and gives back the flock.
@@ -44,8 +58,9 @@ class WriterTurns:
                 if self._depth == 0:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def _after_fork(self) -> None:
-        # A forked child shares its parent's open file, and with it the flock: open anew.
+    def _open(self) -> None:
+        # First use, or first use in a forked child: a child shares its parent's open
+        # file, and with it the flock, so it opens its own.
         self._lock = threading.RLock()
         self._depth = 0
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
