@@ -131,17 +131,21 @@ class StatsStore(StoreBase):
         return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
 
     def queue_tables_vacuum(self, min_dead: int = 10_000) -> list[str]:
-        """VACUUM the execution tables that hold more than ``min_dead`` dead rows; return
+        """VACUUM the execution tables that hold more than ``min_dead`` dead rows (and the
+        jobs table past that and a fifth of its live rows); return
         their names. Where the database has per-table vacuum settings (PostgreSQL), so
         that a server with autovacuum off or lagging still keeps the claim's index scan
         short. Rows a long transaction elsewhere can still see are left for later."""
         if not self.caps.autovacuum:
             return []
+        # The jobs table gets one dead row per finished job; it is vacuumed once they
+        # pass a fifth of its live rows too, so a big history is not scanned each time.
         q = text(
-            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(:names)"
-            " AND n_dead_tup > :n"
+            "SELECT relname FROM pg_stat_user_tables WHERE (relname = ANY(:names)"
+            " AND n_dead_tup > :n) OR (relname = :jobs"
+            " AND n_dead_tup > GREATEST(:n, n_live_tup / 5))"
         )
-        params = {"names": list(QUEUE_TABLES), "n": min_dead}
+        params = {"names": list(QUEUE_TABLES), "n": min_dead, "jobs": s.jobs.name}
         tables = self.run(lambda conn: [str(r) for r in conn.execute(q, params).scalars()])
         for table in tables:
             # VACUUM cannot run in a transaction; it does not block inserts or deletes.
