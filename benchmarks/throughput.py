@@ -60,7 +60,7 @@ def _worker_main(url: str, threads: int, prefetch: int, go: object, done: object
     go.wait()  # type: ignore[attr-defined]
     runner = threading.Thread(target=worker.run, daemon=True)
     runner.start()
-    while app.store.jobs_any_runnable():
+    while app.store.jobs_any_pending():
         time.sleep(0.01)
     done.put(time.monotonic())  # type: ignore[attr-defined]
     worker.stop()

@@ -15,7 +15,7 @@ import pytest
 
 import stalwart
 from stalwart.config import Config
-from stalwart.store import Store
+from stalwart.store import Store, open_store
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -54,7 +54,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database of each kind."""
     url = database_url(backend, tmp_path)
-    store = Store.from_url(url)
+    store = open_store(url)
     try:
         if url not in _migrated:
             # Start the session from the schema as declared now, whatever an earlier

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from stalwart.store import Store
+from stalwart.store import open_store
 from stalwart.store.engine import make_engine, normalize_url
 from stalwart.store.migrations import MIGRATIONS, applied_versions
 from stalwart.store.schema import metadata
@@ -91,7 +91,7 @@ def _declared() -> dict[str, object]:
 
 def test_migrated_schema_equals_declared(backend: str, tmp_path: Path) -> None:
     url = fresh_database_url(backend, tmp_path, "stalwart_schema_check")
-    store = Store.from_url(url)
+    store = open_store(url)
     try:
         applied = store.migrate()
         assert applied == [m.version for m in MIGRATIONS]
@@ -104,7 +104,7 @@ def test_migrated_schema_equals_declared(backend: str, tmp_path: Path) -> None:
 
 def test_migrate_twice_is_a_no_op(backend: str, tmp_path: Path) -> None:
     url = fresh_database_url(backend, tmp_path, "stalwart_migrate_twice")
-    store = Store.from_url(url)
+    store = open_store(url)
     try:
         assert store.migrate() != []
         assert store.migrate() == []
@@ -117,7 +117,7 @@ def test_migrate_twice_is_a_no_op(backend: str, tmp_path: Path) -> None:
 def _migrate_in_child(
     url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
 ) -> None:  # type: ignore[type-arg]
-    store = Store.from_url(url)
+    store = open_store(url)
     barrier.wait()
     try:
         out.put(("ok", store.migrate()))
@@ -144,7 +144,7 @@ def test_concurrent_migrations_from_two_processes(backend: str, tmp_path: Path, 
     # Exactly one run applied the migrations; the other found nothing left to do.
     assert applied[0] == []
     assert applied[1] == [m.version for m in MIGRATIONS]
-    store = Store.from_url(url)
+    store = open_store(url)
     try:
         assert _shape(store.engine) == _declared()
     finally:
@@ -165,7 +165,7 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
     from stalwart.store.migrations import schema_migrations
 
     url = fresh_database_url(backend, tmp_path, "stalwart_migrate_delta")
-    store = Store.from_url(url)
+    store = open_store(url)
     try:
         store.migrate()
         # Put the database back at 0001, as one migrated before 0002 existed.

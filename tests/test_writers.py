@@ -1,4 +1,4 @@
-"""SQLite writers take turns on a flock beside the database (store/writers.py)."""
+"""SQLite writers take turns on a flock beside the database (store/sqlite.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from stalwart.store.writers import WriterTurns
+from stalwart.store.sqlite import WriterTurns
 
 
 def test_a_forked_child_waits_for_its_parents_turn(tmp_path: Path) -> None:

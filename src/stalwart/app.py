@@ -12,9 +12,10 @@ from sqlalchemy import Connection
 from .config import Config, load_config
 from .context import Hook, Hooks, capture_current
 from .errors import SerializationError, UnknownTaskError
-from .recurring import COMMAND_TASK, Recurring, run_command
+from .names import check_priority, check_queue_name
+from .recurring import COMMAND_TASK, Recurring, run_command, task_name_of
 from .serialization import dump_arguments, dumps
-from .store import FailedFilter, NewJob, Store, utcnow
+from .store import FailedFilter, NewJob, Store, open_store, utcnow
 from .tasks import (
     DEFAULT_QUEUE,
     NO_RETRY,
@@ -25,8 +26,6 @@ from .tasks import (
     Task,
     TaskOptions,
     aware,
-    check_priority,
-    check_queue_name,
 )
 
 P = ParamSpec("P")
@@ -107,7 +106,7 @@ class App:
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
-                    self._store = Store.from_url(
+                    self._store = open_store(
                         self.config.database_url,
                         preserve_finished_jobs=self.config.preserve_finished_jobs,
                     )
@@ -193,6 +192,16 @@ class App:
             return task
 
         return register(func) if func is not None else register
+
+    def check_recurring(self) -> list[str]:
+        """One line per recurring entry of the config that names no task of this app
+        (schedules are checked when the config loads)."""
+        return [
+            f"{self.config.source}: recurring.{rc.key}.task: {rc.task!r} is not a task of "
+            f"{self.config.app or 'this app'}"
+            for rc in self.config.recurring
+            if rc.task and task_name_of(rc.task) not in self.tasks
+        ]
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

@@ -48,7 +48,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from .errors import ConfigError, StalwartError
-from .processes.supervisor import run_child
+from .processes.fork import run_child
 from .processes.worker import Worker
 from .tasks import JobResult, JobStatus, Task
 

@@ -23,8 +23,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from .app import App
 from .config import Config, load_config
 from .errors import ConfigError, DatabaseUnavailable, JobNotFound, StalwartError
-from .store import FailedFilter, Store
-from .tasks import JobResult, check_queue_name
+from .names import check_queue_name
+from .store import FailedFilter, Store, open_store
+from .tasks import JobResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -44,7 +45,7 @@ class Context:
         return self._config
 
     def store(self) -> Store:
-        return Store.from_url(
+        return open_store(
             self.config.database_url, preserve_finished_jobs=self.config.preserve_finished_jobs
         )
 
@@ -230,9 +231,6 @@ def check(obj: Context, config_path: str | None) -> None:
                 import_app(config.app)
             except ConfigError as exc:
                 problems.extend(f"{config.source}: {p}" for p in exc.problems)
-        from .schedules import check_recurring
-
-        problems.extend(check_recurring(config))
         problems.extend(_check_recurring_tasks(config))
     if problems:
         for problem in problems:
@@ -271,13 +269,12 @@ def check(obj: Context, config_path: str | None) -> None:
 def start(obj: Context, config_path: str | None, drain: bool) -> None:
     """Start the supervisor: it forks the configured workers and dispatchers."""
     from .processes.supervisor import Supervisor
-    from .schedules import check_recurring
 
     if config_path:
         obj.config_path = config_path
     config = obj.config
     logging.getLogger().setLevel(config.log_level)
-    problems = check_recurring(config) + _check_recurring_tasks(config)
+    problems = _check_recurring_tasks(config)
     if problems:
         raise ConfigError(problems)
     app = obj.app()

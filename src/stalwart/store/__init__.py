@@ -1,62 +1,40 @@
 """The store: the only place in Stalwart that holds SQL.
 
-`Store` gathers one mixin per table family; each method is a noun-verb operation
-(`ready_claim`, `claimed_complete`, `scheduled_dispatch_due`, ...) running in one short
-transaction. Actors call these verbs and never see SQL.
+`open_store(url)` builds the store for a database once: the generic `Store` (one mixin
+per table family, each verb a noun-verb method running in one short transaction), or
+its subclass with that database's fast paths (`postgres.py`, `sqlite.py`). The verbs
+the actors and the App use are declared in `protocol.py`; actors call them and never
+see SQL.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-
-from . import audit as _audit  # noqa: F401  (registers stalwart_audit_events)
 from .base import utcnow
 from .capabilities import Capabilities
-from .claimed import ClaimedStore
-from .dashboard import DashboardStore
 from .engine import make_engine
-from .failed import FailedFilter, FailedStore
-from .jobs import JobsStore
-from .migrations import migrate, pending_versions
-from .pauses import PausesStore
-from .processes import ProcessesStore, ProcessRow
-from .ready import ReadyStore
+from .failed import FailedFilter
+from .generic import Store
+from .postgres import PostgresStore
+from .processes import ProcessRow
+from .protocol import Listener, StoreProtocol
 from .records import ClaimedJob, JobRow, NewJob, Outcome, QueueSelector
-from .recurring import RecurringStore, RecurringTaskRow
-from .scheduled import ScheduledStore
-from .semaphores import SemaphoresStore
-from .stats import StatsStore
+from .recurring import RecurringTaskRow
+from .sqlite import SqliteStore
 
 
-class Store(
-    JobsStore,
-    ReadyStore,
-    ClaimedStore,
-    ScheduledStore,
-    SemaphoresStore,
-    RecurringStore,
-    FailedStore,
-    PausesStore,
-    ProcessesStore,
-    StatsStore,
-    DashboardStore,
-):
-    def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
-        super().__init__(engine)
-        self.preserve_finished_jobs = preserve_finished_jobs
-
-    @classmethod
-    def from_url(cls, url: str, *, preserve_finished_jobs: bool = True) -> Store:
-        return cls(make_engine(url), preserve_finished_jobs=preserve_finished_jobs)
-
-    def migrate(self) -> list[str]:
-        return migrate(self.engine)
-
-    def pending_migrations(self) -> list[str]:
-        return pending_versions(self.engine)
-
-    def dispose(self) -> None:
-        self.engine.dispose()
+def open_store(
+    url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True
+) -> Store:
+    """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
+    False (the conformance suite runs the generic verbs on PostgreSQL that way)."""
+    engine = make_engine(url)
+    caps = Capabilities.of(engine.dialect)
+    cls: type[Store] = Store
+    if caps.single_writer:
+        cls = SqliteStore
+    elif fast_paths and caps.writable_cte and caps.copy_from:
+        cls = PostgresStore
+    return cls(engine, preserve_finished_jobs=preserve_finished_jobs)
 
 
 __all__ = [
@@ -64,11 +42,14 @@ __all__ = [
     "ClaimedJob",
     "FailedFilter",
     "JobRow",
+    "Listener",
     "NewJob",
     "Outcome",
     "ProcessRow",
     "QueueSelector",
     "RecurringTaskRow",
     "Store",
+    "StoreProtocol",
+    "open_store",
     "utcnow",
 ]

@@ -1,11 +1,13 @@
-"""The store's foundation: engine, capabilities, transactions that survive contention."""
+"""The store's foundation: engine, capabilities, transactions that survive contention,
+and the few helpers the hot statements use to talk to a driver directly."""
 
 from __future__ import annotations
 
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -14,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseUnavailable
 from .capabilities import Capabilities, is_disconnect, is_retryable
-from .writers import WriterTurns
 
 T = TypeVar("T")
 log = logging.getLogger("stalwart.store")
@@ -88,9 +89,6 @@ class StoreBase:
         self.caps = Capabilities.of(engine.dialect)
         # For work done in one statement: atomic on its own, so no BEGIN/COMMIT round trips.
         self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        # A single-writer file database: our writers take turns (see writers.py).
-        path = engine.url.database
-        self._writers = WriterTurns(path) if self.caps.single_writer and path else None
 
     def run_statement(self, body: Callable[[Connection], T]) -> T:
         """Like `run`, for a body that is a single statement (atomic by itself)."""
@@ -104,10 +102,7 @@ class StoreBase:
         """
         for attempt in range(self.max_retries + 1):
             try:
-                if self._writers is None:
-                    with (engine or self.engine).begin() as conn:
-                        return body(conn)
-                with self._writers.turn(), (engine or self.engine).begin() as conn:
+                with self.transaction(engine or self.engine) as conn:
                     return body(conn)
             except DBAPIError as exc:
                 if exc.connection_invalidated or is_disconnect(exc.orig):
@@ -121,6 +116,14 @@ class StoreBase:
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def transaction(self, engine: Engine) -> AbstractContextManager[Connection]:
+        """A connection in a new transaction (SQLite's store takes its writer turn first)."""
+        return engine.begin()
+
+    def notify_ready(self, conn: Connection, queues: Iterable[str]) -> None:
+        """Tell waiting workers that these queues got ready jobs (at commit), where the
+        database can (`postgres.py`); generically nothing: workers poll."""
 
     def using(self, conn: Connection | None, body: Callable[[Connection], T]) -> T:
         """Run ``body`` in the caller's connection (their transaction), or in our own."""

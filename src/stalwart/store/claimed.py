@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 
 from . import schema as s
 from .base import StoreBase, driver_sql, epoch_timestamp, from_epoch, utcnow
@@ -36,11 +35,6 @@ class ClaimedStore(StoreBase):
         """
         if not outcomes:
             return []
-        plain = all(o.kind == "success" and o.concurrency_limits is None for o in outcomes)
-        if self.caps.writable_cte and plain:
-            return self.run_statement(
-                lambda conn: self._finish_one_statement(conn, process_id, outcomes)
-            )
         return self.run(lambda conn: self._complete(conn, process_id, outcomes))
 
     def _complete(
@@ -64,50 +58,13 @@ class ClaimedStore(StoreBase):
             sql = f"DELETE FROM {c.name} WHERE job_id IN ({marks}) AND {owner} RETURNING job_id"
             params = (*ids, process_id) if process_id is not None else tuple(ids)
             return {row[0] for row in conn.exec_driver_sql(driver_sql(conn, sql), params)}
+        # Without DELETE ... RETURNING (MySQL): lock, read, delete.
         where = c.c.job_id.in_(ids) & _owner_is(process_id)
-        owned_q = select(c.c.job_id).where(where)
-        if self.caps.skip_locked:
-            owned_q = owned_q.with_for_update()
+        owned_q = select(c.c.job_id).where(where).with_for_update()
         owned = {int(i) for i in conn.execute(owned_q).scalars()}
         if owned:
             conn.execute(delete(c).where(c.c.job_id.in_(owned)))
         return owned
-
-    def _finish_one_statement(
-        self, conn: Connection, process_id: int | None, done: Sequence[Outcome]
-    ) -> list[int]:
-        """Release the claims and mark the jobs finished (or delete them): one round trip."""
-        owner = "process_id IS NULL" if process_id is None else "process_id = :pid"
-        taken = (
-            f"WITH done AS (DELETE FROM {c.name} WHERE job_id = ANY(:ids) AND {owner}"
-            " RETURNING job_id) "
-        )
-        params: dict[str, Any] = {"ids": [o.job_id for o in done], "pid": process_id}
-        if not self.preserve_finished_jobs:
-            sql = taken + f"DELETE FROM {j.name} WHERE id IN (SELECT job_id FROM done) RETURNING id"
-        else:
-            # One JSON parameter, encoded in C, instead of arrays adapted value by value.
-            sql = taken + (
-                f"UPDATE {j.name} AS j SET unique_key = NULL,"
-                " finished_at = to_timestamp(v.finished_at) AT TIME ZONE 'UTC',"
-                " started_at = to_timestamp(v.started_at) AT TIME ZONE 'UTC',"
-                " result = v.result, attempts = j.attempts + 1"
-                " FROM json_to_recordset(CAST(:rows AS json))"
-                " AS v(id bigint, started_at float8, finished_at float8, result text)"
-                " JOIN done ON done.job_id = v.id WHERE j.id = v.id RETURNING j.id"
-            )
-            params["rows"] = json.dumps(
-                [
-                    {
-                        "id": o.job_id,
-                        "started_at": o.started_at,
-                        "finished_at": o.finished_at,
-                        "result": o.result,
-                    }
-                    for o in done
-                ]
-            )
-        return [row[0] for row in conn.execute(text(sql), params).fetchall()]
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
         release(conn, [o.concurrency_limits for o in done if o.concurrency_limits])
@@ -246,9 +203,7 @@ class ClaimedStore(StoreBase):
             .select_from(c.join(j, j.c.id == c.c.job_id))
             .where(c.c.process_id == process_id)
         )
-        if self.caps.skip_locked:
-            q = q.with_for_update()
-        rows = conn.execute(q).all()
+        rows = conn.execute(q.with_for_update()).all()
         retried: list[int] = []
         failed: list[int] = []
         now = utcnow()
@@ -293,29 +248,14 @@ def _owner_is(process_id: int | None) -> Any:
     return c.c.process_id.is_(None) if process_id is None else c.c.process_id == process_id
 
 
-def requeue(conn: Connection, job_ids: Sequence[int], at: datetime | None = None) -> None:
-    """Put jobs back in ready (or scheduled, for a time ahead), with their queue and priority."""
+def requeue(conn: Connection, job_ids: Sequence[int]) -> None:
+    """Put jobs back in ready, with their queue and priority."""
     now = utcnow()
-    ids = list(job_ids)
-    if at is not None and at > now:
-        conn.execute(
-            insert(s.scheduled_executions).from_select(
-                ["job_id", "queue_name", "priority", "scheduled_at", "created_at"],
-                select(
-                    j.c.id,
-                    j.c.queue_name,
-                    j.c.priority,
-                    literal(at, s.Timestamp),
-                    literal(now, s.Timestamp),
-                ).where(j.c.id.in_(ids)),
-            )
-        )
-        return
     conn.execute(
         insert(s.ready_executions).from_select(
             ["job_id", "queue_name", "priority", "created_at"],
             select(j.c.id, j.c.queue_name, j.c.priority, literal(now, s.Timestamp)).where(
-                j.c.id.in_(ids)
+                j.c.id.in_(list(job_ids))
             ),
         )
     )

@@ -5,39 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import JobNotFound, UniqueJobExists
+from ..errors import Cancelled, JobNotFound, UniqueJobExists, error_record
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
-from .capabilities import Capabilities
-from .notify import notify_ready
 from .records import JobRow, NewJob
 from .semaphores import Waiting, make_ready, release
 
 # Rows per multi-row INSERT statement: big enough to amortize the round trip, small
 # enough to stay under every driver's parameter limit (SQLite: 32766).
 INSERT_CHUNK = 1000
-# From this many jobs on, PostgreSQL gets them by COPY instead of INSERT.
-COPY_THRESHOLD = 100
-_JOB_COLUMNS = (
-    "id",
-    "task_name",
-    "queue_name",
-    "priority",
-    "args",
-    "kwargs",
-    "context",
-    "concurrency_limits",
-    "unique_key",
-    "scheduled_at",
-    "enqueued_at",
-    "attempts",
-    "crashes",
-)
 
 
 class JobsStore(StoreBase):
@@ -55,15 +35,40 @@ class JobsStore(StoreBase):
         now = utcnow()
         if any(j.unique_key is not None for j in jobs):
             return [self._insert_unique(conn, j, now) for j in jobs]
-        plain = all(j.concurrency_limits is None for j in jobs)
-        if plain and len(jobs) >= COPY_THRESHOLD and Capabilities.of(conn.dialect).copy_from:
-            return _copy_jobs(conn, jobs, now)
+        return self._insert_plain(conn, jobs, now)
+
+    def _insert_plain(self, conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        """Jobs without unique keys, in multi-row INSERTs (PostgreSQL: COPY, postgres.py)."""
         ids: list[int] = []
         for start in range(0, len(jobs), INSERT_CHUNK):
             chunk = jobs[start : start + INSERT_CHUNK]
             ids.extend(self._insert_job_rows(conn, chunk, now))
-        _place(conn, list(zip(ids, jobs, strict=True)), now)
+        self._place(conn, list(zip(ids, jobs, strict=True)), now)
         return ids
+
+    def _place(self, conn: Connection, jobs: list[tuple[int, NewJob]], now: datetime) -> None:
+        """Give new jobs their execution row: ready (or blocked), or scheduled."""
+        due = [
+            Waiting(job_id, j.queue_name, j.priority, j.concurrency_limits)
+            for job_id, j in jobs
+            if j.scheduled_at <= now
+        ]
+        scheduled = [
+            {
+                "job_id": job_id,
+                "queue_name": j.queue_name,
+                "priority": j.priority,
+                "scheduled_at": j.scheduled_at,
+                "created_at": now,
+            }
+            for job_id, j in jobs
+            if j.scheduled_at > now
+        ]
+        if due:
+            make_ready(conn, due, now)
+            self.notify_ready(conn, (w.queue_name for w in due))
+        if scheduled:
+            conn.execute(insert(s.scheduled_executions), scheduled)
 
     def _insert_unique(self, conn: Connection, job: NewJob, now: datetime) -> int:
         """Insert a job with a unique key; on a clash, act on ``job.unique_conflict``."""
@@ -71,7 +76,7 @@ class JobsStore(StoreBase):
             try:
                 with conn.begin_nested():
                     [job_id] = self._insert_job_rows(conn, [job], now)
-                _place(conn, [(job_id, job)], now)
+                self._place(conn, [(job_id, job)], now)
                 return job_id
             except IntegrityError:
                 existing = conn.execute(
@@ -158,31 +163,6 @@ class JobsStore(StoreBase):
         return len(ids)
 
 
-def _place(conn: Connection, jobs: list[tuple[int, NewJob]], now: datetime) -> None:
-    """Give new jobs their execution row: ready (or blocked), or scheduled."""
-    due = [
-        Waiting(job_id, j.queue_name, j.priority, j.concurrency_limits)
-        for job_id, j in jobs
-        if j.scheduled_at <= now
-    ]
-    scheduled = [
-        {
-            "job_id": job_id,
-            "queue_name": j.queue_name,
-            "priority": j.priority,
-            "scheduled_at": j.scheduled_at,
-            "created_at": now,
-        }
-        for job_id, j in jobs
-        if j.scheduled_at > now
-    ]
-    if due:
-        make_ready(conn, due, now)
-        notify_ready(conn, (w.queue_name for w in due))
-    if scheduled:
-        conn.execute(insert(s.scheduled_executions), scheduled)
-
-
 def _cancel_waiting(conn: Connection, job_id: int, now: datetime, why: str) -> bool:
     """Take a scheduled, ready or blocked job out of line, as failed with a Cancelled
     error (its unique key freed). False if the job is not waiting (running, done)."""
@@ -204,12 +184,7 @@ def _cancel_waiting(conn: Connection, job_id: int, now: datetime, why: str) -> b
         return False
     if was_ready:
         release(conn, [held.concurrency_limits], now)  # a ready job holds its slots
-    error = {
-        "class": "stalwart.errors.Cancelled",
-        "message": f"cancelled ({why})",
-        "traceback": "",
-        "at": now.isoformat(),
-    }
+    error = error_record(Cancelled(f"cancelled ({why})"), now)
     errors = (json.loads(held.errors) if held.errors else []) + [error]
     conn.execute(
         update(s.jobs)
@@ -226,79 +201,6 @@ def _cancel_waiting(conn: Connection, job_id: int, now: datetime, why: str) -> b
         )
     )
     return True
-
-
-def _copy_jobs(conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
-    """Bulk enqueue by COPY: ids drawn from the sequence first, then one COPY per table.
-
-    The rows are written as COPY text by hand, a block at a time: the driver's
-    write_row, value by value, cost more than everything else an enqueue does.
-    """
-    raw: Any = conn.connection.dbapi_connection
-    with raw.cursor() as cur:
-        # The sequence looked up first: in the same statement the lookup runs once per
-        # id, and costs five times what nextval does.
-        cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (s.jobs.name,))
-        sequence = cur.fetchone()[0]
-        cur.execute(
-            "SELECT nextval(CAST(%s AS regclass)) FROM generate_series(1, %s)",
-            (sequence, len(jobs)),
-        )
-        ids = sorted(int(r[0]) for r in cur.fetchall())
-        now_text = now.isoformat()
-        job_lines: list[str] = []
-        ready_lines: list[str] = []
-        scheduled_lines: list[str] = []
-        ready_queues: set[str] = set()
-        for job_id, j in zip(ids, jobs, strict=True):
-            queue = _copy_text(j.queue_name)
-            due = j.scheduled_at <= now
-            at = now_text if j.scheduled_at == now else j.scheduled_at.isoformat()
-            job_lines.append(
-                f"{job_id}\t{_copy_text(j.task_name)}\t{queue}\t{j.priority}"
-                f"\t{_copy_text(j.args)}\t{_copy_text(j.kwargs)}\t{_copy_null(j.context)}"
-                f"\t{_copy_null(j.concurrency_limits)}\t{_copy_null(j.unique_key)}"
-                f"\t{at}\t{now_text}\t0\t0\n"
-            )
-            if due:
-                ready_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\n")
-                ready_queues.add(j.queue_name)
-            else:
-                scheduled_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\t{at}\n")
-        columns = ", ".join(_JOB_COLUMNS)
-        _copy_lines(cur, f"COPY {s.jobs.name} ({columns}) FROM STDIN", job_lines)
-        execution = "job_id, queue_name, priority, created_at"
-        if ready_lines:
-            notify_ready(conn, ready_queues)
-            _copy_lines(
-                cur, f"COPY {s.ready_executions.name} ({execution}) FROM STDIN", ready_lines
-            )
-        if scheduled_lines:
-            sql = f"COPY {s.scheduled_executions.name} ({execution}, scheduled_at) FROM STDIN"
-            _copy_lines(cur, sql, scheduled_lines)
-    return ids
-
-
-# Blocks of this many rows: the server stores one while the next is sent.
-_COPY_BLOCK = 2000
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_lines(cur: Any, sql: str, lines: list[str]) -> None:
-    with cur.copy(sql) as copy:
-        for start in range(0, len(lines), _COPY_BLOCK):
-            copy.write("".join(lines[start : start + _COPY_BLOCK]))
-
-
-def _copy_text(value: str) -> str:
-    """A value in COPY's text format: backslash, tab and line breaks escaped."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
-def _copy_null(value: str | None) -> str:
-    return "\\N" if value is None else _copy_text(value)
 
 
 def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:

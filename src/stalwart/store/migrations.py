@@ -91,9 +91,8 @@ _LOCK_KEY = 0x5374616C  # "Stal"
 _LOCK_NAME = "stalwart_migrate"
 
 
-def migrate(engine: Engine) -> list[str]:
+def migrate(engine: Engine, caps: Capabilities) -> list[str]:
     """Bring the schema up to date; return the versions applied by this call."""
-    caps = Capabilities.of(engine.dialect)
     with engine.connect() as conn, _migration_lock(conn, caps):
         with conn.begin():
             _versions_meta.create_all(conn)
@@ -144,7 +143,7 @@ def _stamp(conn: Connection, migrations: list[Migration]) -> None:
 
 @contextmanager
 def _migration_lock(conn: Connection, caps: Capabilities) -> Iterator[None]:
-    if caps.lock_style == "advisory_xact":
+    if caps.lock_style == "advisory_session":
         # Session-level advisory lock: held across the several transactions below.
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
         conn.commit()

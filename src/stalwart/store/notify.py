@@ -1,9 +1,10 @@
 """LISTEN/NOTIFY wake-ups (PostgreSQL): a worker waiting for work hears of new ready
 jobs at once instead of at its next poll.
 
-Senders notify once per queue per transaction (PostgreSQL also folds identical
-notifications of one transaction into one), never once per row. Polling stays the
-fallback: a lost notification delays a job by one polling interval at most.
+Senders notify once per queue per transaction (`PostgresStore.notify_ready`;
+PostgreSQL also folds identical notifications of one transaction into one), never once
+per row. Polling stays the fallback: a lost notification delays a job by one polling
+interval at most.
 """
 
 from __future__ import annotations
@@ -11,24 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
-
-from .capabilities import Capabilities
 
 CHANNEL = "stalwart_ready"
 log = logging.getLogger("stalwart.notify")
-
-
-def notify_ready(conn: Connection, queues: Iterable[str]) -> None:
-    """Tell listeners that these queues got ready jobs (delivered at commit)."""
-    if not Capabilities.of(conn.dialect).notify:
-        return
-    for queue in sorted(set(queues)):
-        conn.execute(text("SELECT pg_notify(:c, :q)"), {"c": CHANNEL, "q": queue})
 
 
 class ReadyListener:

@@ -75,14 +75,6 @@ class ProcessesStore(StoreBase):
         q = select(pr).where(pr.c.last_heartbeat_at < cutoff).order_by(pr.c.id)
         return self.run(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
 
-    def processes_backdate_heartbeat(self, process_id: int, by: timedelta) -> None:
-        """Move a heartbeat into the past (for tests and drills of dead-host recovery)."""
-        self.run(
-            lambda conn: conn.execute(
-                update(pr).where(pr.c.id == process_id).values(last_heartbeat_at=utcnow() - by)
-            )
-        )
-
     def process_by_name(self, name: str) -> ProcessRow | None:
         q = select(pr).where(pr.c.name == name)
         return self.run(lambda conn: next((_row(r) for r in conn.execute(q).mappings()), None))

@@ -6,13 +6,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import utcnow
+from .jobs import JobsStore
 from .records import NewJob
 
 rt = s.recurring_tasks
@@ -72,11 +73,7 @@ def _row(r: Any) -> RecurringTaskRow:
     )
 
 
-class RecurringStore(StoreBase):
-    if TYPE_CHECKING:  # provided by JobsStore in the composed Store
-
-        def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob]) -> list[int]: ...
-
+class RecurringStore(JobsStore):
     def recurring_upsert(self, task: RecurringTaskRow) -> None:
         self.run(lambda conn: _upsert(conn, task, utcnow()))
 
@@ -125,16 +122,6 @@ class RecurringStore(StoreBase):
             return job_id
 
         return self.run(body)
-
-    def recurring_runs(self, key: str, limit: int = 100) -> list[tuple[datetime, int | None]]:
-        """The latest runs of a task: (run time, job id), newest first."""
-        q = (
-            select(rx.c.run_at, rx.c.job_id)
-            .where(rx.c.task_key == key)
-            .order_by(rx.c.run_at.desc())
-            .limit(limit)
-        )
-        return self.run(lambda conn: [(r[0], r[1]) for r in conn.execute(q).all()])
 
 
 def _upsert(conn: Connection, task: RecurringTaskRow, now: datetime) -> None:

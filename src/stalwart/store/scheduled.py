@@ -8,7 +8,6 @@ from sqlalchemy import Connection, delete, insert, literal, select
 
 from . import schema as s
 from .base import StoreBase, utcnow
-from .notify import notify_ready
 from .semaphores import Waiting, make_ready
 
 sch = s.scheduled_executions
@@ -27,9 +26,7 @@ class ScheduledStore(StoreBase):
             .order_by(sch.c.scheduled_at, sch.c.priority.desc(), sch.c.job_id)
             .limit(batch_size)
         )
-        if self.caps.skip_locked:
-            q = q.with_for_update(skip_locked=True)
-        ids = [int(i) for i in conn.execute(q).scalars()]
+        ids = [int(i) for i in conn.execute(q.with_for_update(skip_locked=True)).scalars()]
         if not ids:
             return 0
         limited = conn.execute(
@@ -57,7 +54,7 @@ class ScheduledStore(StoreBase):
                 now,
             )
         conn.execute(delete(sch).where(sch.c.job_id.in_(ids)))
-        notify_ready(
+        self.notify_ready(
             conn,
             conn.execute(
                 select(s.ready_executions.c.queue_name)

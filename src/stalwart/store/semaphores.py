@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import Discarded, error_record
 from . import schema as s
 from .base import StoreBase, utcnow
 
@@ -129,12 +130,8 @@ def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime | None =
 
 
 def _discard(conn: Connection, job: Waiting, key: str, now: datetime) -> None:
-    error = {
-        "class": "stalwart.errors.Discarded",
-        "message": f"discarded: the concurrency limit of {key!r} was full (on_conflict='discard')",
-        "traceback": "",
-        "at": now.isoformat(),
-    }
+    reason = f"discarded: the concurrency limit of {key!r} was full (on_conflict='discard')"
+    error = error_record(Discarded(reason), now)
     conn.execute(update(s.jobs).where(s.jobs.c.id == job.job_id).values(errors=json.dumps([error])))
     conn.execute(
         insert(s.failed_executions).values(
@@ -256,19 +253,3 @@ class SemaphoresStore(StoreBase):
                 .values(expires_at=now + timedelta(seconds=wait))
             )
         return moved
-
-    def semaphore_get(self, key: str) -> tuple[int, datetime] | None:
-        row = self.run(
-            lambda conn: conn.execute(
-                select(sem.c.value, sem.c.expires_at).where(sem.c.key == key)
-            ).first()
-        )
-        return None if row is None else (int(row[0]), row[1])
-
-    def blocked_count(self, key: str | None = None) -> int:
-        from sqlalchemy import func
-
-        q = select(func.count()).select_from(blk)
-        if key is not None:
-            q = q.where(blk.c.concurrency_key == key)
-        return int(self.run(lambda conn: conn.execute(q).scalar_one()))

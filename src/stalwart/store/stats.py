@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import partial
 
 from sqlalchemy import Connection, Table, case, delete, exists, func, or_, select, text
 
 from . import schema as s
 from .base import StoreBase, utcnow
 from .jobs import job_rows
-from .migrations import QUEUE_TABLES
 from .records import JobRow
 
 # Status name -> execution table whose rows are the jobs in that status.
@@ -114,12 +112,6 @@ class StatsStore(StoreBase):
         )
         return self.run(lambda conn: [(int(r[0]), r[1], r[2], r[3]) for r in conn.execute(q).all()])
 
-    def jobs_any_runnable(self) -> bool:
-        """Whether any job is ready or running now (scheduled and blocked ones aside)."""
-        probes = [exists(select(_EXECUTION_TABLES[st].c.job_id)) for st in ("READY", "RUNNING")]
-        q = select(case((or_(*probes), 1), else_=0))
-        return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
-
     def jobs_any_pending(self) -> bool:
         """Whether any job is ready, running, blocked or scheduled: one statement of
         index probes (one snapshot, as in `jobs_pending_count`)."""
@@ -131,26 +123,9 @@ class StatsStore(StoreBase):
         return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
 
     def queue_tables_vacuum(self, min_dead: int = 10_000) -> list[str]:
-        """VACUUM the execution tables that hold more than ``min_dead`` dead rows (and the
-        jobs table past that and a fifth of its live rows); return
-        their names. Where the database has per-table vacuum settings (PostgreSQL), so
-        that a server with autovacuum off or lagging still keeps the claim's index scan
-        short. Rows a long transaction elsewhere can still see are left for later."""
-        if not self.caps.autovacuum:
-            return []
-        # The jobs table gets one dead row per finished job; it is vacuumed once they
-        # pass a fifth of its live rows too, so a big history is not scanned each time.
-        q = text(
-            "SELECT relname FROM pg_stat_user_tables WHERE (relname = ANY(:names)"
-            " AND n_dead_tup > :n) OR (relname = :jobs"
-            " AND n_dead_tup > GREATEST(:n, n_live_tup / 5))"
-        )
-        params = {"names": list(QUEUE_TABLES), "n": min_dead, "jobs": s.jobs.name}
-        tables = self.run(lambda conn: [str(r) for r in conn.execute(q, params).scalars()])
-        for table in tables:
-            # VACUUM cannot run in a transaction; it does not block inserts or deletes.
-            self.run_statement(partial(_vacuum, table=table))
-        return tables
+        """VACUUM the queue tables past ``min_dead`` dead rows, where the database has
+        per-table vacuum (`postgres.py`); return their names. Generically none."""
+        return []
 
     def tables_reset(self) -> None:
         """Delete every row of every Stalwart table (for test suites)."""
@@ -164,7 +139,3 @@ class StatsStore(StoreBase):
                     conn.execute(delete(table))
 
         self.run(body)
-
-
-def _vacuum(conn: Connection, *, table: str) -> None:
-    conn.execute(text(f"VACUUM {table}"))

@@ -33,12 +33,12 @@ from starlette.routing import Route
 from ..app import App
 from ..contrib.starlette import CurrentMiddleware
 from ..errors import JobNotFound
+from ..names import check_queue_name
 from ..schedules import parse_schedule
 from ..serialization import loads
 from ..store import FailedFilter, utcnow
 from ..store import dashboard as store_dashboard
 from ..store.dashboard import STATUSES, AuditEvent, JobFilter, QueueStats, limit_keys
-from ..tasks import check_queue_name
 from . import csrf
 from .auth import Authorize, BasicAuth, Principal
 from .client_ip import ClientIPConfig, ClientIPMiddleware, client_ip_from_scope

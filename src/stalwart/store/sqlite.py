@@ -1,4 +1,10 @@
-"""Turn-taking for the writers of one SQLite file, across processes.
+"""SQLite's store: the generic verbs, with our writers taking turns on the file.
+
+Chosen once, when the store is built (`open_store`), for a single-writer database.
+Its hot statements are the generic ones (sent to the driver as they are, see
+`ready.py` and `claimed.py`); what differs is how a write transaction begins: every
+one takes the write lock up front (BEGIN IMMEDIATE, set up in `engine.py`), and, before
+that, its turn among our writers here.
 
 SQLite's busy handler waits for the write lock by sleeping and retrying (1 ms, 2 ms,
 5 ms, ... up to 100 ms), so two busy workers spend much of their time asleep while
@@ -15,7 +21,11 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+
+from sqlalchemy import Connection, Engine
+
+from .generic import Store
 
 # Held while a WriterTurns opens its file, so threads racing to the first turn open it
 # once. Made anew in a forked child, in case another thread held it at the fork.
@@ -65,3 +75,21 @@ class WriterTurns:
         self._depth = 0
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._pid = os.getpid()
+
+
+class SqliteStore(Store):
+    def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
+        super().__init__(engine, preserve_finished_jobs=preserve_finished_jobs)
+        path = engine.url.database
+        self._writers = WriterTurns(path) if path else None
+
+    def transaction(self, engine: Engine) -> AbstractContextManager[Connection]:
+        if self._writers is None:
+            return engine.begin()
+        return _turn_then_begin(self._writers, engine)
+
+
+@contextmanager
+def _turn_then_begin(writers: WriterTurns, engine: Engine) -> Iterator[Connection]:
+    with writers.turn(), engine.begin() as conn:
+        yield conn

@@ -1,0 +1,45 @@
+"""The generic store: every verb in one portable implementation, one mixin per table
+family (`jobs.py`, `ready.py`, `claimed.py`, ...). `postgres.py` and `sqlite.py`
+subclass it where a database does the same work faster."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from .claimed import ClaimedStore
+from .dashboard import DashboardStore
+from .failed import FailedStore
+from .migrations import migrate, pending_versions
+from .pauses import PausesStore
+from .processes import ProcessesStore
+from .ready import ReadyStore
+from .recurring import RecurringStore
+from .scheduled import ScheduledStore
+from .semaphores import SemaphoresStore
+from .stats import StatsStore
+
+
+class Store(
+    RecurringStore,  # a JobsStore too: it enqueues the runs
+    ReadyStore,
+    ClaimedStore,
+    ScheduledStore,
+    SemaphoresStore,
+    FailedStore,
+    PausesStore,
+    ProcessesStore,
+    StatsStore,
+    DashboardStore,
+):
+    def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
+        super().__init__(engine)
+        self.preserve_finished_jobs = preserve_finished_jobs
+
+    def migrate(self) -> list[str]:
+        return migrate(self.engine, self.caps)
+
+    def pending_migrations(self) -> list[str]:
+        return pending_versions(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
