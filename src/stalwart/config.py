@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .names import check_queue_name, check_queue_pattern
+from .schedules import parse_schedule
 
 DEFAULT_DATABASE_URL = "sqlite:///stalwart.db"
 ENV_PREFIX = "STALWART_"
-_QUEUE_PATTERN = re.compile(r"^(\*|[A-Za-z0-9_.:-]{1,100}\*?)$")
 _APP_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -136,12 +137,18 @@ def _queues(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not v:
         raise _Bad(f"expected a non-empty list of queue names, got {v!r}")
     for q in v:
-        if not isinstance(q, str) or not _QUEUE_PATTERN.match(q):
-            raise _Bad(
-                f"{q!r} is not a queue name or pattern; use letters, digits, '_', '.', ':', "
-                "'-', a trailing '*' for a prefix, or '*' alone for all queues"
-            )
+        try:
+            check_queue_pattern(q)
+        except ValueError as exc:
+            raise _Bad(str(exc)) from None
     return tuple(v)
+
+
+def _queue_name(v: Any) -> str:
+    try:
+        return check_queue_name(v, "queue")
+    except ValueError as exc:
+        raise _Bad(str(exc)) from None
 
 
 def _log_level(v: Any) -> str:
@@ -201,7 +208,7 @@ _RECURRING: dict[str, Callable[[Any], Any]] = {
     "command": _str,
     "args": _list,
     "kwargs": _table,
-    "queue_name": _queues,
+    "queue_name": _queue_name,
     "priority": _int(-100, 100),
     "description": _str,
     "time_zone": _str,
@@ -283,8 +290,12 @@ def _recurring(value: Any, prefix: str, problems: list[str]) -> tuple[RecurringC
         if ("task" in body) == ("command" in body):
             problems.append(f"{where}task: give exactly one of task or command")
             continue
-        if "queue_name" in clean:
-            clean["queue_name"] = clean["queue_name"][0]
+        if "schedule" in clean:
+            try:
+                parse_schedule(clean["schedule"], clean.get("time_zone", "UTC"))
+            except ValueError as exc:
+                problems.append(f"{where}schedule: {exc}")
+                continue
         out.append(RecurringConfig(key=key, **clean))
     return tuple(out)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import traceback
+from datetime import datetime
+from typing import Any
+
 
 class StalwartError(Exception):
     """Base class of every error Stalwart raises on purpose."""
@@ -54,6 +58,22 @@ class Cancelled(StalwartError):
 class Discarded(StalwartError):
     """Recorded on a job dropped because its concurrency limit was full
     (``Limit(on_conflict="discard")``)."""
+
+
+def error_record(exc: BaseException, at: datetime | str) -> dict[str, Any]:
+    """How a failed attempt (or a crash, a cancel, a discard) is kept on its job:
+    the exception's class (``module.Name``; builtins by name alone), message, traceback
+    (empty for an error that was recorded, not raised) and time."""
+    cls = type(exc)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    return {
+        "class": name,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)) if exc.__traceback__ else "",
+        "at": at if isinstance(at, str) else at.isoformat(),
+    }
 
 
 class Snooze(Exception):

@@ -6,18 +6,21 @@ database until removed, and every scheduler picks them up within seconds.
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import RecurringConfig
+from .errors import ConfigError
+from .importing import import_attribute
+from .names import check_priority, check_queue_name
 from .schedules import Schedule, parse_schedule
 from .store import RecurringTaskRow
-from .tasks import JobResult, check_priority, check_queue_name
+from .tasks import JobResult
 
 if TYPE_CHECKING:
-    from .app import App
+    from .store import StoreProtocol
     from .tasks import Task
 
 COMMAND_TASK = "stalwart.command"
@@ -71,10 +74,8 @@ def task_name_of(ref: str) -> str:
         return ref
     module, _, attr = ref.partition(":")
     try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
+        obj = import_attribute(ref, "task")
+    except ConfigError:
         return f"{module}.{attr}"
     name = getattr(obj, "name", None)
     return name if isinstance(name, str) else f"{module}.{attr}"
@@ -99,10 +100,29 @@ def row_from_config(rc: RecurringConfig) -> RecurringTaskRow:
     )
 
 
+class RecurringApp(Protocol):
+    """What ``app.recurring`` needs of its App (`stalwart.App`)."""
+
+    @property
+    def store(self) -> StoreProtocol: ...
+
+    def get_task(self, name: str) -> Task[Any, Any]: ...
+
+    def enqueue(
+        self,
+        task: Task[Any, Any] | str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue_name: str | None = None,
+        priority: int | None = None,
+    ) -> JobResult: ...
+
+
 class Recurring:
     """``app.recurring``: recurring tasks added and removed while the app runs."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: RecurringApp) -> None:
         self.app = app
 
     def add(

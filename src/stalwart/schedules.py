@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from .config import Config
-
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _DAYS = {
     "monday": "1",
@@ -116,14 +114,3 @@ def run_times_between(schedule: Schedule, start: datetime, end: datetime) -> lis
         out.append(t)
         t = schedule.next_after(t)
     return out
-
-
-def check_recurring(config: Config) -> list[str]:
-    """One line per recurring task whose schedule or time zone does not parse."""
-    problems = []
-    for task in config.recurring:
-        try:
-            parse_schedule(task.schedule, task.time_zone)
-        except ValueError as exc:
-            problems.append(f"{config.source}: recurring.{task.key}.schedule: {exc}")
-    return problems

@@ -10,46 +10,38 @@ import asyncio
 import enum
 import inspect
 import random
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from .context import JobInfo, run_async_inline, run_sync
+from .names import check_priority, check_queue_name
 from .serialization import loads
 
 if TYPE_CHECKING:
-    from .app import App
+    from .context import Hooks
     from .store import JobRow
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-MIN_PRIORITY, MAX_PRIORITY = -100, 100
 DEFAULT_QUEUE = "default"
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
-def check_queue_name(name: object, where: str = "queue_name") -> str:
-    if not isinstance(name, str) or not _QUEUE_NAME.match(name):
-        raise ValueError(
-            f"{where}: {name!r} is not a valid queue name; use 1 to 100 letters, digits, "
-            "'_', '.', ':' or '-'"
-        )
-    return name
+class TaskApp(Protocol):
+    """What a task and a job result need of the App that made them (`stalwart.App`)."""
 
+    hooks: Hooks
 
-def check_priority(priority: object, where: str = "priority") -> int:
-    if (
-        not isinstance(priority, int)
-        or isinstance(priority, bool)
-        or not MIN_PRIORITY <= priority <= MAX_PRIORITY
-    ):
-        raise ValueError(
-            f"{where}: {priority!r} is not an integer from {MIN_PRIORITY} to {MAX_PRIORITY}"
-        )
-    return priority
+    def enqueue(
+        self,
+        task: Task[Any, Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> JobResult: ...
+
+    def get_result(self, job_id: int) -> JobResult: ...
 
 
 class JobStatus(enum.StrEnum):
@@ -186,7 +178,7 @@ class Task(Generic[P, R]):
     runs the function here and now, in a fresh context like a worker would.
     """
 
-    def __init__(self, app: App, func: Callable[P, R], options: TaskOptions) -> None:
+    def __init__(self, app: TaskApp, func: Callable[P, R], options: TaskOptions) -> None:
         self.app = app
         self.func = func
         self.options = options
@@ -338,7 +330,7 @@ class JobResult:
     crashes: int = 0
     errors: list[JobError] = field(default_factory=list)
     return_value: Any = None
-    _app: App | None = field(default=None, repr=False, compare=False)
+    _app: TaskApp | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_finished(self) -> bool:
@@ -353,7 +345,7 @@ class JobResult:
             setattr(self, name, getattr(fresh, name))
 
     @classmethod
-    def from_row(cls, row: JobRow, app: App | None = None) -> JobResult:
+    def from_row(cls, row: JobRow, app: TaskApp | None = None) -> JobResult:
         errors = [JobError.from_dict(e) for e in (loads(row.errors) or [])]
         return cls(
             id=row.id,

@@ -1,4 +1,10 @@
-"""What every actor shares: registration, heartbeats, stopping, riding out outages."""
+"""What every Stalwart process shares: a row in `stalwart_processes` (registration,
+heartbeats, deregistration) and riding out database outages with a backoff.
+
+`Process` is those pieces alone: the supervisor uses them from its single thread.
+`Actor` adds what a forked child's loop needs: a heartbeat thread, a stop event and an
+interruptible sleep. The worker, dispatcher and scheduler are actors.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,6 +21,7 @@ from ..errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..store import StoreProtocol
 
 T = TypeVar("T")
 log = logging.getLogger("stalwart.processes")
@@ -39,43 +47,38 @@ class Backoff:
         return was
 
 
-class Actor:
-    """A long-running loop that registers itself in `stalwart_processes`."""
+class Process:
+    """A registered process: its row, its heartbeat, its patience with the database."""
 
-    kind = "actor"
+    kind = "process"
 
     def __init__(
-        self,
-        app: App,
-        *,
-        name: str | None = None,
-        supervisor_id: int | None = None,
+        self, app: App, *, name: str | None = None, supervisor_id: int | None = None
     ) -> None:
         self.app = app
-        self.store = app.store
         self.name = name or f"{self.kind}-{uuid.uuid4().hex[:12]}"
         self.supervisor_id = supervisor_id
         self.process_id: int | None = None
-        self.stopping = threading.Event()
-        self.wake = threading.Event()
         self.backoff = Backoff()
-        self._heartbeat: threading.Thread | None = None
 
-    # ---- lifecycle ----
+    @property
+    def store(self) -> StoreProtocol:
+        return self.app.store
 
     def metadata(self) -> dict[str, Any]:
         return {}
 
-    def run(self) -> None:
-        """The actor's loop: returns once stopped."""
+    def should_stop(self) -> bool:
         raise NotImplementedError
 
-    def stop(self) -> None:
-        """Ask the actor to finish: it stops taking work and returns from run()."""
-        self.stopping.set()
-        self.wake.set()
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if asked to stop."""
+        raise NotImplementedError
+
+    # ---- the row ----
 
     def register(self) -> None:
+        """Insert our row, waiting out an outage (unless asked to stop meanwhile)."""
         self.process_id = self.retrying(
             lambda: self.store.process_register(
                 kind=self.kind,
@@ -86,43 +89,36 @@ class Actor:
                 metadata=self.metadata(),
             )
         )
-        self._heartbeat = threading.Thread(
-            target=self._heartbeat_loop, name=f"{self.name}-heartbeat", daemon=True
-        )
-        self._heartbeat.start()
+
+    def heartbeat(self) -> bool | None:
+        """One heartbeat: True if recorded, False if our row is gone (another process
+        pruned us as dead), None if the database could not be reached."""
+        if self.process_id is None:
+            return None
+        try:
+            return self.store.process_heartbeat(self.process_id)
+        except DatabaseUnavailable as exc:
+            log.warning("%s: heartbeat failed: %s", self.name, exc)
+            return None
 
     def deregister(self) -> None:
-        if self.process_id is not None:
-            try:
-                self.store.process_deregister(self.process_id)
-            except DatabaseUnavailable:
-                log.warning("%s: could not deregister; the supervisor will prune it", self.name)
-
-    def _heartbeat_loop(self) -> None:
-        interval = self.app.config.heartbeat_interval
-        while not self.stopping.wait(interval):
-            try:
-                assert self.process_id is not None
-                if not self.store.process_heartbeat(self.process_id):
-                    log.error("%s was pruned as dead by another process; stopping", self.name)
-                    self.on_pruned()
-                    return
-            except DatabaseUnavailable as exc:
-                log.warning("%s: heartbeat failed: %s", self.name, exc)
-
-    def on_pruned(self) -> None:
-        self.stop()
+        if self.process_id is None:
+            return
+        try:
+            self.store.process_deregister(self.process_id)
+        except DatabaseUnavailable:
+            log.warning("%s: could not deregister; it will be pruned as dead", self.name)
 
     # ---- riding out outages ----
 
     def retrying(self, call: Callable[[], T]) -> T:
-        """Call until the database answers (or the actor is told to stop)."""
+        """Call until the database answers; raise its error if asked to stop first."""
         while True:
             try:
                 value = call()
             except DatabaseUnavailable as exc:
                 self.outage(exc)
-                if self.stopping.is_set() and self.process_id is None:
+                if self.should_stop() and self.process_id is None:
                     raise
                 continue
             self.recovered()
@@ -131,13 +127,68 @@ class Actor:
     def outage(self, exc: Exception) -> None:
         wait = self.backoff.failed()
         log.warning("%s: %s; trying again in %.1f s", self.name, exc, wait)
-        self.stopping.wait(wait)
+        self.pause(wait)
 
     def recovered(self) -> None:
         if self.backoff.succeeded():
             log.warning("%s: database is back", self.name)
 
+
+class Actor(Process):
+    """A long-running loop in a process of its own (a worker, dispatcher, scheduler)."""
+
+    kind = "actor"
+
+    def __init__(
+        self, app: App, *, name: str | None = None, supervisor_id: int | None = None
+    ) -> None:
+        super().__init__(app, name=name, supervisor_id=supervisor_id)
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def run(self) -> None:
+        """The actor's loop: returns once stopped."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Ask the actor to finish: it stops taking work and returns from run()."""
+        self.stopping.set()
+        self.wake.set()
+
+    def should_stop(self) -> bool:
+        return self.stopping.is_set()
+
+    def pause(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+
     def sleep(self, seconds: float) -> None:
         """Sleep until the interval passes, a wake-up comes, or we are stopped."""
         self.wake.wait(seconds)
         self.wake.clear()
+
+    def register(self) -> None:
+        super().register()
+        self._heartbeat = threading.Thread(
+            target=self._heartbeat_loop, name=f"{self.name}-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
+
+    def _heartbeat_loop(self) -> None:
+        interval = self.app.config.heartbeat_interval
+        while not self.stopping.wait(interval):
+            if self.heartbeat() is False:
+                log.error("%s was pruned as dead by another process; stopping", self.name)
+                self.on_pruned()
+                return
+
+    def on_pruned(self) -> None:
+        self.stop()
+
+
+def interruptible_sleep(seconds: float, stop: Callable[[], bool], step: float = 0.05) -> None:
+    """Sleep in short steps, returning early once ``stop()`` is true (for the
+    single-threaded supervisor, whose signal handlers only set a flag)."""
+    deadline = time.monotonic() + seconds
+    while not stop() and time.monotonic() < deadline:
+        time.sleep(min(step, max(0.0, deadline - time.monotonic())))

@@ -20,7 +20,6 @@ from .base import Actor
 
 if TYPE_CHECKING:
     from ..app import App
-    from .supervisor import Slot
 
 log = logging.getLogger("stalwart.scheduler")
 
@@ -138,15 +137,3 @@ class Scheduler(Actor):
         if job_id is not None:
             self.enqueued += 1
             log.debug("%s: enqueued %s for %s as job %d", self.name, task.key, run_at, job_id)
-
-
-def scheduler_slot(app: App) -> Slot | None:
-    """One scheduler per supervisor, unless ``scheduler = false`` in the config."""
-    if not app.config.scheduler:
-        return None
-    from .supervisor import Slot
-
-    def make(name: str, supervisor_id: int | None) -> Actor:
-        return Scheduler(app, name=name, supervisor_id=supervisor_id)
-
-    return Slot("scheduler", make)

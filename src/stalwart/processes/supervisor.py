@@ -14,8 +14,6 @@ import logging
 import os
 import signal
 import socket
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,13 +21,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import DispatcherConfig, WorkerConfig
-from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned
-from .base import Actor
+from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned, error_record
+from .base import Actor, Process, interruptible_sleep
 from .dispatcher import Dispatcher
-from .worker import Worker, describe_error
+from .fork import fork_actor
+from .scheduler import Scheduler
+from .worker import Worker
 
 if TYPE_CHECKING:
     from ..app import App
@@ -56,15 +56,14 @@ class Slot:
     exits: list[int] = field(default_factory=list)
 
 
-class Supervisor:
+class Supervisor(Process):
     kind = "supervisor"
 
     def __init__(self, app: App, *, drain: bool = False) -> None:
-        self.app = app
+        name = f"supervisor-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        super().__init__(app, name=name)
         self.config = app.config
         self.drain = drain
-        self.name = f"supervisor-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.process_id: int | None = None
         self.slots = self._slots()
         self._stop_requested: str | None = None  # "graceful" | "immediate"
         self._next_heartbeat = 0.0
@@ -86,21 +85,25 @@ class Supervisor:
             Slot("dispatcher", partial(_make_dispatcher, self.app, dc))
             for dc in self.config.dispatchers
         ]
-        slots.extend(self._scheduler_slots())
+        if self.config.scheduler:  # one per supervisor, unless `scheduler = false`
+            slots.append(Slot("scheduler", partial(_make_scheduler, self.app)))
         return slots
 
-    def _scheduler_slots(self) -> list[Slot]:
-        """The scheduler's place: filled when recurring tasks exist."""
-        from .scheduler import scheduler_slot
+    def metadata(self) -> dict[str, Any]:
+        return {"children": len(self.slots)}
 
-        slot = scheduler_slot(self.app)
-        return [slot] if slot is not None else []
+    def should_stop(self) -> bool:
+        return self._stop_requested is not None
+
+    def pause(self, seconds: float) -> None:
+        interruptible_sleep(seconds, self.should_stop)
 
     # ---- main loop ----
 
     def run(self) -> int:
         self._install_signals()
-        self.process_id = self._register()
+        with contextlib.suppress(DatabaseUnavailable):  # stopped before the database came
+            self.register()
         log.info("%s started with %d children", self.name, len(self.slots))
         for slot in self.slots:
             self._start(slot)
@@ -127,35 +130,16 @@ class Supervisor:
         if self.drain:
             self._check_drained()
 
-    def _register(self) -> int | None:
-        backoff = 0.1
-        while self._stop_requested is None:
-            try:
-                return self.app.store.process_register(
-                    kind=self.kind,
-                    name=self.name,
-                    pid=os.getpid(),
-                    hostname=socket.gethostname(),
-                    metadata={"children": len(self.slots)},
-                )
-            except DatabaseUnavailable as exc:
-                log.warning("supervisor: %s; trying again in %.1f s", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(5.0, backoff * 2)
-        return None
-
     def _heartbeat(self) -> None:
-        if self.process_id is None:
-            return
-        try:
-            if not self.app.store.process_heartbeat(self.process_id):
-                # Pruned by another supervisor while we were stalled: register anew.
-                log.error("%s was pruned by another process; registering again", self.name)
-                self.process_id = self._register()
-        except DatabaseUnavailable as exc:
-            log.warning("supervisor heartbeat failed: %s", exc)
+        beat = self.heartbeat()
+        if beat is None:
             self._db_ok_since = float("inf")
             return
+        if beat is False:
+            # Pruned by another supervisor while we were stalled: register anew.
+            log.error("%s was pruned by another process; registering again", self.name)
+            with contextlib.suppress(DatabaseUnavailable):
+                self.register()
         if self._db_ok_since == float("inf"):
             self._db_ok_since = time.monotonic()
 
@@ -164,19 +148,9 @@ class Supervisor:
     def _start(self, slot: Slot) -> None:
         slot.name = f"{slot.kind}-{socket.gethostname()}-{uuid.uuid4().hex[:10]}"
         actor_name, supervisor_id = slot.name, self.process_id
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 1
-            try:
-                code = run_child(self.app, lambda: slot.make(actor_name, supervisor_id))
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        slot.pid = pid
+        slot.pid = fork_actor(self.app, lambda: slot.make(actor_name, supervisor_id))
         slot.started_at = time.monotonic()
-        log.info("started %s (pid %d)", slot.name, pid)
+        log.info("started %s (pid %d)", slot.name, slot.pid)
 
     def _exited(self) -> list[tuple[Slot, int, int]]:
         """Children that exited since the last look: (slot, pid, exit code or -signal)."""
@@ -219,7 +193,7 @@ class Supervisor:
     def _recover_child(self, name: str, pid: int, code: int) -> None:
         """A child is gone: its jobs are crashed jobs (retried or failed by policy)."""
         try:
-            row = self.app.store.process_by_name(name)
+            row = self.store.process_by_name(name)
             if row is None:
                 return
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
@@ -229,8 +203,8 @@ class Supervisor:
             log.warning("could not recover jobs of %s now: %s", name, exc)
 
     def _recover(self, process_id: int, error: Exception) -> None:
-        retried, failed = self.app.store.claimed_recover(
-            process_id, describe_error(error, ""), self._should_retry
+        retried, failed = self.store.claimed_recover(
+            process_id, error_record(error, ""), self._should_retry
         )
         if retried or failed:
             log.warning(
@@ -259,7 +233,7 @@ class Supervisor:
             return
         mine = {slot.name for slot in self.slots if slot.pid is not None}
         try:
-            stale = self.app.store.processes_stale(timedelta(seconds=self.config.alive_threshold))
+            stale = self.store.processes_stale(timedelta(seconds=self.config.alive_threshold))
             for row in stale:
                 if row.id == self.process_id or row.name in mine:
                     continue
@@ -283,7 +257,7 @@ class Supervisor:
 
     def _check_drained(self) -> None:
         try:
-            pending = self.app.store.jobs_any_pending()
+            pending = self.store.jobs_any_pending()
         except DatabaseUnavailable:
             return
         # Twice in a row, a loop apart: a job between tables is never missed.
@@ -325,11 +299,7 @@ class Supervisor:
                 os.waitpid(slot.pid, 0)
                 self._recover_child(slot.name, slot.pid, -signal.SIGKILL)
                 slot.pid = None
-        if self.process_id is not None:
-            try:
-                self.app.store.process_deregister(self.process_id)
-            except DatabaseUnavailable as exc:
-                log.warning("could not deregister the supervisor: %s", exc)
+        self.deregister()
         log.info("%s stopped", self.name)
 
     def _reap_exiting(self) -> None:
@@ -361,38 +331,12 @@ def _make_dispatcher(app: App, dc: DispatcherConfig, name: str, supervisor_id: i
     )
 
 
+def _make_scheduler(app: App, name: str, supervisor_id: int | None) -> Actor:
+    return Scheduler(app, name=name, supervisor_id=supervisor_id)
+
+
 def _signal(pid: int | None, sig: int) -> None:
     if pid is None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-def run_child(app: App, make: Callable[[], Actor]) -> int:
-    """The body of a forked child: fresh connections, own signals, watch the parent."""
-    app.after_fork()
-    actor = make()
-    parent = os.getppid()
-
-    def graceful(signum: int, _frame: FrameType | None) -> None:
-        actor.stop()
-
-    signal.signal(signal.SIGTERM, graceful)
-    signal.signal(signal.SIGINT, graceful)
-    signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
-
-    def watch_parent() -> None:
-        # If the supervisor dies (even by SIGKILL), stop gracefully instead of orphaning.
-        while not actor.stopping.wait(0.5):
-            if os.getppid() != parent:
-                log.warning("%s: supervisor is gone; stopping", actor.name)
-                actor.stop()
-                return
-
-    threading.Thread(target=watch_parent, name=f"{actor.name}-parent", daemon=True).start()
-    try:
-        actor.run()
-    except Exception:
-        log.exception("%s crashed", actor.name)
-        return 1
-    return 0

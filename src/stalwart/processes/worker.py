@@ -1,36 +1,33 @@
 """The worker: claims ready jobs up to its idle capacity and runs them.
 
-Three parts run side by side: the claim loop (this actor's run()), the execution pool,
-and the completer, which writes finished attempts in batches every few milliseconds
-instead of one commit per job.
+Three parts run side by side: the claim loop (this actor's run()), the execution pool
+(`pool.py`), and the completer (`completer.py`), which writes finished attempts in
+batches every few milliseconds instead of one commit per job. `outcomes.py` turns what
+an attempt returned or raised into what is recorded.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-import traceback
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..context import JobInfo, run_async_inline, run_sync
-from ..errors import DatabaseUnavailable, SerializationError, Snooze, UnknownTaskError
-from ..serialization import check_json, dumps, loads
-from ..store import ClaimedJob, Outcome, QueueSelector, utcnow
-from .base import Actor, Backoff
+from ..errors import DatabaseUnavailable
+from ..serialization import loads
+from ..store import ClaimedJob, QueueSelector
+from .base import Actor
+from .completer import Completer
+from .outcomes import outcome_of
 from .pool import ExecutionPool
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..tasks import Task
+    from ..context import Hooks
 
 log = logging.getLogger("stalwart.worker")
-
-# The most finished jobs the completer writes in one transaction.
-COMPLETION_BATCH = 500
 
 
 class Worker(Actor):
@@ -60,9 +57,13 @@ class Worker(Actor):
         )
         # Set when the worker is asked to stop: jobs see it as current_job().shutting_down.
         self.shutting_down = threading.Event()
-        self.completer = Completer(self)
+        self.completer = Completer(self.name, lambda: self.store, lambda: self.process_id)
         self.pool: ExecutionPool | None = None
-        self.jobs_done = 0
+
+    @property
+    def jobs_done(self) -> int:
+        """Finished attempts this worker has recorded."""
+        return self.completer.written
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -144,8 +145,11 @@ class Worker(Actor):
 
     # ---- running one job ----
 
-    def _job_info(self, job: ClaimedJob) -> JobInfo:
-        return JobInfo(
+    def _call(
+        self, job: ClaimedJob
+    ) -> tuple[Callable[..., Any], list[Any], dict[str, Any], JobInfo, str | None, Hooks]:
+        """What run_sync / run_async_inline need: the function, its arguments, the job."""
+        info = JobInfo(
             id=job.id,
             task_name=job.task_name,
             attempt=job.attempts + 1,
@@ -153,97 +157,26 @@ class Worker(Actor):
             enqueued_at=job.enqueued_at,
             _shutdown=self.shutting_down,
         )
+        func = self.app.get_task(job.task_name).func
+        return func, loads(job.args), loads(job.kwargs), info, job.context, self.app.hooks
 
     def _execute(self, job: ClaimedJob) -> None:
         started = time.time()
         try:
-            task = self.app.get_task(job.task_name)
-            value = run_sync(
-                task.func,
-                loads(job.args),
-                loads(job.kwargs),
-                self._job_info(job),
-                job.context,
-                self.app.hooks,
-            )
-            outcome = self._success(job, task, value, started)
+            value = run_sync(*self._call(job))
         except BaseException as exc:
-            outcome = self._failure(job, exc, started)
-        self.completer.push(outcome)
+            self.completer.push(outcome_of(self.app, job, started, exc))
+        else:
+            self.completer.push(outcome_of(self.app, job, started, None, value))
 
     async def _execute_async(self, job: ClaimedJob) -> None:
         started = time.time()
         try:
-            task = self.app.get_task(job.task_name)
-            value = await run_async_inline(
-                task.func,
-                loads(job.args),
-                loads(job.kwargs),
-                self._job_info(job),
-                job.context,
-                self.app.hooks,
-            )
-            outcome = self._success(job, task, value, started)
+            value = await run_async_inline(*self._call(job))
         except BaseException as exc:
-            outcome = self._failure(job, exc, started)
-        self.completer.push(outcome)
-
-    def _success(
-        self, job: ClaimedJob, task: Task[Any, Any], value: Any, started: float
-    ) -> Outcome:
-        if value is not None:
-            check_json(value, f"return value of task {task.name}")
-        return Outcome(
-            job_id=job.id,
-            started_at=started,
-            finished_at=time.time(),
-            kind="success",
-            result=dumps(value) if value is not None else None,
-            concurrency_limits=job.concurrency_limits,
-        )
-
-    def _failure(self, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
-        finished = time.time()
-        now = utcnow()
-        if isinstance(exc, Snooze):
-            return Outcome(
-                job_id=job.id,
-                started_at=started,
-                finished_at=finished,
-                kind="snooze",
-                retry_at=now + timedelta(seconds=exc.seconds),
-                counts_attempt=False,
-                concurrency_limits=job.concurrency_limits,
-            )
-        error = describe_error(exc, now.isoformat())
-        attempt = job.attempts + 1
-        task = self.app.tasks.get(job.task_name)
-        if task is not None and isinstance(exc, task.options.discard_on):
-            # discard_on: the job ends here, finished, with the exception on record.
-            log.info("job %s (%s) discarded: %s", job.id, job.task_name, error["message"])
-            return Outcome(
-                job_id=job.id,
-                started_at=started,
-                finished_at=finished,
-                kind="discard",
-                error={**error, "discarded": True},
-                concurrency_limits=job.concurrency_limits,
-            )
-        retry_at = None
-        retryable = task is not None and not isinstance(exc, (UnknownTaskError, SerializationError))
-        if task is not None and retryable and task.options.retry.should_retry(attempt, exc):
-            retry_at = now + timedelta(seconds=task.options.retry.delay(attempt))
-        if retry_at is None:
-            log.warning("job %s (%s) failed: %s", job.id, job.task_name, error["message"])
-        return Outcome(
-            job_id=job.id,
-            started_at=started,
-            finished_at=finished,
-            kind="failure",
-            error=error,
-            retry_at=retry_at,
-            concurrency_limits=job.concurrency_limits,
-        )
+            self.completer.push(outcome_of(self.app, job, started, exc))
+        else:
+            self.completer.push(outcome_of(self.app, job, started, None, value))
 
     # ---- stopping ----
 
@@ -268,86 +201,3 @@ class Worker(Actor):
         pool.shutdown()
         self.deregister()
         log.info("%s stopped after %d job(s)", self.name, self.jobs_done)
-
-
-def describe_error(exc: BaseException, at: str) -> dict[str, Any]:
-    cls = type(exc)
-    return {
-        "class": f"{cls.__module__}.{cls.__qualname__}"
-        if cls.__module__ != "builtins"
-        else cls.__qualname__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-        "at": at,
-    }
-
-
-class Completer:
-    """Writes finished attempts in batches; never drops one while the database is away."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.inbox: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._main, name=f"{worker.name}-completer", daemon=True
-        )
-        self._pending: list[Outcome] = []
-        self._backoff = Backoff()
-        self._lock = threading.Lock()
-        self._unwritten: set[int] = set()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def push(self, outcome: Outcome) -> None:
-        with self._lock:
-            self._unwritten.add(outcome.job_id)
-        self.inbox.put(outcome)
-
-    def pending_ids(self) -> set[int]:
-        """Jobs finished here whose results are not written yet."""
-        with self._lock:
-            return set(self._unwritten)
-
-    def _main(self) -> None:
-        while not self._stop.is_set() or self._pending or not self.inbox.empty():
-            if not self._pending:
-                try:
-                    self._pending.append(self.inbox.get(timeout=0.05))
-                except queue.Empty:
-                    continue
-            # Group commit: write at once what has finished; what finishes meanwhile
-            # forms the next batch. No waiting to gather: a result not yet written is a
-            # job run again if this process dies.
-            while len(self._pending) < COMPLETION_BATCH:
-                try:
-                    self._pending.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
-            self._flush()
-
-    def _flush(self) -> None:
-        try:
-            self.worker.store.claimed_complete(self.worker.process_id, self._pending)
-        except Exception as exc:  # the database is away (or worse): keep them, retry
-            wait = self._backoff.failed()
-            log.warning(
-                "%s: could not record %d finished job(s): %s; trying again in %.1f s",
-                self.worker.name,
-                len(self._pending),
-                exc,
-                wait,
-            )
-            time.sleep(wait)
-            return
-        if self._backoff.succeeded():
-            log.warning("%s: database is back; finished jobs recorded", self.worker.name)
-        self.worker.jobs_done += len(self._pending)
-        with self._lock:
-            self._unwritten.difference_update(o.job_id for o in self._pending)
-        self._pending = []
-
-    def stop_and_flush(self, timeout: float = 60.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)

@@ -1,0 +1,93 @@
+"""The completer: writes a worker's finished attempts in batches (group commit), and
+never drops one while the database is away."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from ..store import Outcome, StoreProtocol
+from .base import Backoff
+
+log = logging.getLogger("stalwart.worker")
+
+# The most finished jobs the completer writes in one transaction.
+COMPLETION_BATCH = 500
+
+
+class Completer:
+    """``store()`` and ``process_id()`` are read at each write: a forked worker's store
+    is made after the completer, and the process id once it registers."""
+
+    def __init__(
+        self, name: str, store: Callable[[], StoreProtocol], process_id: Callable[[], int | None]
+    ) -> None:
+        self.name = name
+        self._store, self._process_id = store, process_id
+        # Finished attempts written so far.
+        self.written = 0
+        self.inbox: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"{name}-completer", daemon=True)
+        self._pending: list[Outcome] = []
+        self._backoff = Backoff()
+        self._lock = threading.Lock()
+        self._unwritten: set[int] = set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def push(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._unwritten.add(outcome.job_id)
+        self.inbox.put(outcome)
+
+    def pending_ids(self) -> set[int]:
+        """Jobs finished here whose results are not written yet."""
+        with self._lock:
+            return set(self._unwritten)
+
+    def _main(self) -> None:
+        while not self._stop.is_set() or self._pending or not self.inbox.empty():
+            if not self._pending:
+                try:
+                    self._pending.append(self.inbox.get(timeout=0.05))
+                except queue.Empty:
+                    continue
+            # Group commit: write at once what has finished; what finishes meanwhile
+            # forms the next batch. No waiting to gather: a result not yet written is a
+            # job run again if this process dies.
+            while len(self._pending) < COMPLETION_BATCH:
+                try:
+                    self._pending.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self._store().claimed_complete(self._process_id(), self._pending)
+        except Exception as exc:  # the database is away (or worse): keep them, retry
+            wait = self._backoff.failed()
+            log.warning(
+                "%s: could not record %d finished job(s): %s; trying again in %.1f s",
+                self.name,
+                len(self._pending),
+                exc,
+                wait,
+            )
+            time.sleep(wait)
+            return
+        if self._backoff.succeeded():
+            log.warning("%s: database is back; finished jobs recorded", self.name)
+        self.written += len(self._pending)
+        with self._lock:
+            self._unwritten.difference_update(o.job_id for o in self._pending)
+        self._pending = []
+
+    def stop_and_flush(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)

@@ -1,0 +1,65 @@
+"""Forking an actor into a process of its own: used by the supervisor for every child
+and by `stalwart bench` for its workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from .base import Actor
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("stalwart.supervisor")
+
+
+def fork_actor(app: App, make: Callable[[], Actor]) -> int:
+    """Fork a child that runs ``make()``'s actor until it stops; return its pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            code = run_child(app, make)
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    return pid
+
+
+def run_child(app: App, make: Callable[[], Actor]) -> int:
+    """The body of a forked child: fresh connections, own signals, watch the parent."""
+    app.after_fork()
+    actor = make()
+    parent = os.getppid()
+
+    def graceful(signum: int, _frame: FrameType | None) -> None:
+        actor.stop()
+
+    signal.signal(signal.SIGTERM, graceful)
+    signal.signal(signal.SIGINT, graceful)
+    signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
+
+    def watch_parent() -> None:
+        # If the supervisor dies (even by SIGKILL), stop gracefully instead of orphaning.
+        while not actor.stopping.wait(0.5):
+            if os.getppid() != parent:
+                log.warning("%s: supervisor is gone; stopping", actor.name)
+                actor.stop()
+                return
+
+    threading.Thread(target=watch_parent, name=f"{actor.name}-parent", daemon=True).start()
+    try:
+        actor.run()
+    except Exception:
+        log.exception("%s crashed", actor.name)
+        return 1
+    return 0

@@ -1,0 +1,87 @@
+"""How one attempt ended, as the store records it: the one place that turns a return
+value or an exception into an `Outcome` (success, failure with or without a retry,
+snooze, discard), for sync and async jobs alike."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SerializationError, Snooze, UnknownTaskError, error_record
+from ..serialization import check_json, dumps
+from ..store import ClaimedJob, Outcome, utcnow
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("stalwart.worker")
+
+
+def outcome_of(
+    app: App, job: ClaimedJob, started: float, error: BaseException | None, value: Any = None
+) -> Outcome:
+    """The outcome of an attempt that returned ``value`` (``error`` None) or raised."""
+    if error is None:
+        try:
+            return _success(job, value, started)
+        except SerializationError as exc:  # a return value that is not JSON
+            error = exc
+    return _failure(app, job, error, started)
+
+
+def _success(job: ClaimedJob, value: Any, started: float) -> Outcome:
+    if value is not None:
+        check_json(value, f"return value of task {job.task_name}")
+    return Outcome(
+        job_id=job.id,
+        started_at=started,
+        finished_at=time.time(),
+        kind="success",
+        result=dumps(value) if value is not None else None,
+        concurrency_limits=job.concurrency_limits,
+    )
+
+
+def _failure(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
+    finished = time.time()
+    now = utcnow()
+    if isinstance(exc, Snooze):
+        return Outcome(
+            job_id=job.id,
+            started_at=started,
+            finished_at=finished,
+            kind="snooze",
+            retry_at=now + timedelta(seconds=exc.seconds),
+            counts_attempt=False,
+            concurrency_limits=job.concurrency_limits,
+        )
+    error = error_record(exc, now)
+    task = app.tasks.get(job.task_name)
+    if task is not None and isinstance(exc, task.options.discard_on):
+        # discard_on: the job ends here, finished, with the exception on record.
+        log.info("job %s (%s) discarded: %s", job.id, job.task_name, error["message"])
+        return Outcome(
+            job_id=job.id,
+            started_at=started,
+            finished_at=finished,
+            kind="discard",
+            error={**error, "discarded": True},
+            concurrency_limits=job.concurrency_limits,
+        )
+    retry_at = None
+    retryable = task is not None and not isinstance(exc, (UnknownTaskError, SerializationError))
+    if task is not None and retryable and task.options.retry.should_retry(job.attempts + 1, exc):
+        retry_at = now + timedelta(seconds=task.options.retry.delay(job.attempts + 1))
+    if retry_at is None:
+        log.warning("job %s (%s) failed: %s", job.id, job.task_name, error["message"])
+    return Outcome(
+        job_id=job.id,
+        started_at=started,
+        finished_at=finished,
+        kind="failure",
+        error=error,
+        retry_at=retry_at,
+        concurrency_limits=job.concurrency_limits,
+    )
