@@ -17,6 +17,8 @@ from stalwart.processes import Worker
 from stalwart.store import ClaimedJob, Outcome, QueueSelector
 from stalwart.testing import drain
 
+from .helpers import count, semaphore
+
 ALL = QueueSelector(("*",))
 
 
@@ -51,7 +53,7 @@ def test_jobs_over_the_limit_are_blocked_then_unblocked_in_priority_then_fifo(
     other = sync.enqueue(8, 0).id  # another key is not affected
     assert statuses(app, ids) == [JobStatus.READY] * 2 + [JobStatus.BLOCKED] * 2
     assert statuses(app, [urgent, other]) == [JobStatus.BLOCKED, JobStatus.READY]
-    assert app.store.semaphore_get(f"{sync.name}/7")[0] == 0  # type: ignore[index]
+    assert semaphore(app.store, f"{sync.name}/7")[0] == 0  # type: ignore[index]
     running = {j.id: j for j in app.store.ready_claim(None, ALL, 10)}
     assert set(running) == {ids[0], ids[1], other}
     # A finished job frees its slot for the next blocked one: by priority first...
@@ -89,9 +91,9 @@ def test_several_limits_must_all_be_acquired_and_groups_share(app: stalwart.App)
     ]
     drain(app, threads=1)
     assert statuses(app, [a, b, c, d]) == [JobStatus.SUCCESSFUL] * 4
-    assert app.store.blocked_count() == 0
+    assert count(app.store, "blocked_executions") == 0
     # Every slot was given back.
-    assert app.store.semaphore_get("partner-api/")[0] == 2  # type: ignore[index]
+    assert semaphore(app.store, "partner-api/")[0] == 2  # type: ignore[index]
 
 
 def test_on_conflict_discard_fails_the_job_at_once(app: stalwart.App) -> None:
@@ -190,11 +192,11 @@ def test_retry_and_failure_give_slots_back(app: stalwart.App) -> None:
     drain(app, threads=2)
     assert statuses(app, [first, second]) == [JobStatus.FAILED] * 2
     assert calls["n"] == 4
-    assert app.store.semaphore_get(f"{flaky.name}/one")[0] == 1  # type: ignore[index]
+    assert semaphore(app.store, f"{flaky.name}/one")[0] == 1  # type: ignore[index]
     # Retrying a failed job takes the slot again.
     assert app.retry_failed([first]) == 1
     assert app.get_result(first).status is JobStatus.READY
-    assert app.store.semaphore_get(f"{flaky.name}/one")[0] == 0  # type: ignore[index]
+    assert semaphore(app.store, f"{flaky.name}/one")[0] == 0  # type: ignore[index]
 
 
 def test_unique_jobs(app: stalwart.App) -> None:
@@ -260,7 +262,7 @@ def test_cancel_waiting_jobs(app: stalwart.App) -> None:
         assert result.status is JobStatus.FAILED
         assert result.errors[-1].exception_class == "stalwart.errors.Cancelled"
     # The ready one held the slot; cancelling it gave it back.
-    assert app.store.semaphore_get(f"{job.name}/c")[0] == 1  # type: ignore[index]
+    assert semaphore(app.store, f"{job.name}/c")[0] == 1  # type: ignore[index]
     claimed = job.enqueue().id
     app.store.ready_claim(None, ALL, 1)
     assert app.cancel_job(claimed) is False

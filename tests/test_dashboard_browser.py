@@ -24,6 +24,8 @@ from stalwart.processes import Worker
 from stalwart.testing import drain
 from stalwart.web import BasicAuth, dashboard
 
+from .helpers import wait_for
+
 CHROMIUM = "/usr/bin/chromium"
 # Screenshots go to docs/ when STALWART_SCREENSHOTS=1 (to refresh the README's), else to
 # a temporary folder: a test run leaves the work tree as it was.
@@ -156,7 +158,7 @@ def test_pause_a_queue_workers_stop_and_the_why_panel_says_so(
     runner.start()
     try:
         first = send.enqueue(1)
-        _wait(lambda: app.get_result(first.id).status == "SUCCESSFUL")
+        wait_for(lambda: app.get_result(first.id).status == "SUCCESSFUL")
         p.goto(served + "/")  # type: ignore[attr-defined]
         row = p.locator("table.queues tr", has_text="mail")  # type: ignore[attr-defined]
         row.locator("button:has-text('Pause')").click()
@@ -172,15 +174,8 @@ def test_pause_a_queue_workers_stop_and_the_why_panel_says_so(
         assert "No worker" not in why  # the worker is live and listens to mail
         p.click("#why button:has-text('Resume mail')")  # type: ignore[attr-defined]
         p.wait_for_selector("p.notice")  # type: ignore[attr-defined]
-        _wait(lambda: app.get_result(second.id).status == "SUCCESSFUL")
+        wait_for(lambda: app.get_result(second.id).status == "SUCCESSFUL")
         assert done == [1, 2]
     finally:
         worker.stop()
         runner.join(15)
-
-
-def _wait(check: object, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

@@ -13,6 +13,8 @@ from sqlalchemy import text
 import stalwart
 from stalwart import JobStatus, SerializationError
 
+from .helpers import count
+
 
 def test_enqueue_returns_a_ready_job_with_its_arguments(app: stalwart.App) -> None:
     @app.task(queue_name="mail", priority=5)
@@ -110,7 +112,7 @@ def test_enqueue_many_inserts_all_in_order(app: stalwart.App) -> None:
         stored = app.get_result(r.id)
         assert stored.args == r.args and stored.kwargs == r.kwargs
         assert stored.status is JobStatus.READY
-    assert app.store.ready_count("bulk") == 2500
+    assert count(app.store, "ready_executions", queue_name="bulk") == 2500
 
 
 def test_enqueue_many_keeps_awkward_text_intact(app: stalwart.App) -> None:
@@ -138,7 +140,7 @@ def test_enqueue_many_keeps_awkward_text_intact(app: stalwart.App) -> None:
         assert stored.args == list(args) and stored.kwargs == kwargs
     row = app.store.jobs_get([results[7].id])[0]
     assert list(json.loads(row.context or "{}").values()) == [{"note": "ctx\twith\\escapes\n"}]
-    assert app.store.ready_count("bulk") == 300
+    assert count(app.store, "ready_executions", queue_name="bulk") == 300
 
 
 def test_enqueue_in_the_callers_transaction_commits_and_rolls_back_with_it(

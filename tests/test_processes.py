@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +21,8 @@ import stalwart
 from stalwart import JobStatus
 from stalwart.config import Config
 from stalwart.store import QueueSelector
+
+from .helpers import backdate_heartbeat, count, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -153,14 +155,6 @@ def fleet(db_url: str, tmp_path: Path) -> Iterator[Fleet]:
     app.close()
 
 
-def wait_for(what: str, predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> str:
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -192,10 +186,10 @@ def test_sigkill_a_worker_mid_job_retries_it_once_on_another_worker(fleet: Fleet
     job = fleet.enqueue("proc.sleep", 1.5)
     sup = fleet.start()
     try:
-        wait_for("the job to start", lambda: any(e[0] == "start" for e in fleet.events()))
+        wait_for(lambda: any(e[0] == "start" for e in fleet.events()), what="the job to start")
         [(_, _, victim)] = fleet.events()
         os.kill(victim, signal.SIGKILL)
-        wait_for("the job to succeed", lambda: fleet.status(job) is JobStatus.SUCCESSFUL)
+        wait_for(lambda: fleet.status(job) is JobStatus.SUCCESSFUL, what="the job to succeed")
     finally:
         out = stop(sup)
     assert sup.returncode == 0, out
@@ -237,9 +231,9 @@ def test_on_crash_fail_fails_at_the_first_crash(fleet: Fleet) -> None:
     job = fleet.enqueue("proc.fail_on_crash", 30)
     sup = fleet.start()
     try:
-        wait_for("the job to start", lambda: fleet.events())
+        wait_for(lambda: fleet.events(), what="the job to start")
         os.kill(fleet.events()[0][2], signal.SIGKILL)
-        wait_for("the job to fail", lambda: fleet.status(job) is JobStatus.FAILED)
+        wait_for(lambda: fleet.status(job) is JobStatus.FAILED, what="the job to fail")
     finally:
         stop(sup)
     result = fleet.app.get_result(job)
@@ -249,7 +243,7 @@ def test_on_crash_fail_fails_at_the_first_crash(fleet: Fleet) -> None:
 def test_term_hands_a_long_job_back_and_it_runs_again_later(fleet: Fleet) -> None:
     job = fleet.enqueue("proc.sleep", 4)
     sup = fleet.start()
-    wait_for("the job to start", lambda: fleet.events())
+    wait_for(lambda: fleet.events(), what="the job to start")
     pids = children_of(sup.pid)
     started = time.monotonic()
     out = stop(sup, signal.SIGTERM)
@@ -271,7 +265,7 @@ def test_term_hands_a_long_job_back_and_it_runs_again_later(fleet: Fleet) -> Non
 def test_cooperative_job_sees_shutting_down(fleet: Fleet) -> None:
     job = fleet.enqueue("proc.cooperative", 30)
     sup = fleet.start()
-    wait_for("the job to start", lambda: fleet.events())
+    wait_for(lambda: fleet.events(), what="the job to start")
     out = stop(sup, signal.SIGTERM)
     assert sup.returncode == 0, out
     assert [e[0] for e in fleet.events()] == ["start", "interrupted"]
@@ -283,12 +277,12 @@ def test_cooperative_job_sees_shutting_down(fleet: Fleet) -> None:
 def test_supervisor_sigkilled_children_exit_and_another_recovers(fleet: Fleet) -> None:
     job = fleet.enqueue("proc.sleep", 3)
     sup = fleet.start()
-    wait_for("the job to start", lambda: fleet.events())
+    wait_for(lambda: fleet.events(), what="the job to start")
     children = children_of(sup.pid)
     assert len(children) == 4  # 2 workers, a dispatcher, a scheduler
     sup.kill()
     sup.communicate(timeout=10)
-    wait_for("the orphaned children to exit", lambda: not any(alive(p) for p in children), 15)
+    wait_for(lambda: not any(alive(p) for p in children), 15, what="the orphaned children to exit")
     dead_supervisor = [p for p in fleet.app.store.processes_list() if p.kind == "supervisor"]
     assert len(dead_supervisor) == 1
     other = fleet.start("--drain")
@@ -309,7 +303,7 @@ def test_jobs_of_a_dead_host_are_recovered_by_pruning(fleet: Fleet) -> None:
     [claimed] = store.ready_claim(ghost, QueueSelector(("*",)), 1)
     assert claimed.id == job
     # The host vanished a minute ago: its heartbeat stopped.
-    store.processes_backdate_heartbeat(ghost, timedelta(minutes=1))
+    backdate_heartbeat(store, ghost, timedelta(minutes=1))
     sup = fleet.start("--drain")
     out, _ = sup.communicate(timeout=60)
     assert sup.returncode == 0, out
@@ -392,7 +386,7 @@ def test_jobs_survive_a_database_restart(backend: str, fleet: Fleet) -> None:
     jobs = fleet.app.enqueue_many("proc.sleep", [((0.02,), {}) for _ in range(400)]).ids
     sup = fleet.start()
     try:
-        wait_for("jobs to run", lambda: len(fleet.events()) > 40)
+        wait_for(lambda: len(fleet.events()) > 40, what="jobs to run")
         restart_database(server)
 
         def finished() -> bool:
@@ -401,7 +395,7 @@ def test_jobs_survive_a_database_restart(backend: str, fleet: Fleet) -> None:
             except stalwart.DatabaseUnavailable:  # our own pool meets the restart too
                 return False
 
-        wait_for("every job to finish", finished, 120)
+        wait_for(finished, 120, what="every job to finish")
     finally:
         out = stop(sup)
     assert sup.returncode == 0, out
@@ -423,7 +417,7 @@ def test_limit_of_two_holds_across_3_processes_of_5_threads(fleet: Fleet) -> Non
     out, _ = sup.communicate(timeout=120)
     assert sup.returncode == 0, out
     assert {r.status for r in fleet.app.store.jobs_get(jobs)} == {"SUCCESSFUL"}
-    assert fleet.app.store.blocked_count() == 0
+    assert count(fleet.app.store, "blocked_executions") == 0
     events = fleet.timed_events()
     spans: dict[str, dict[int, list[float]]] = {}
     for _event, job, _, at, key in events:
@@ -449,18 +443,20 @@ def test_expiry_unblocks_a_job_whose_holder_was_sigkilled(fleet: Fleet) -> None:
     waiting = fleet.enqueue("proc.limited_short", "k", 0)
     assert fleet.status(waiting) is JobStatus.BLOCKED
     sup = fleet.start()
-    wait_for("the holder to start", lambda: fleet.events())
+    wait_for(lambda: fleet.events(), what="the holder to start")
     # The whole fleet dies at once: nothing is handed back, nothing recovered.
     children = children_of(sup.pid)
     for pid in [sup.pid, *children]:
         os.kill(pid, signal.SIGKILL)
     sup.communicate(timeout=10)
-    wait_for("the children to die", lambda: not any(alive(p) for p in children), 10)
+    wait_for(lambda: not any(alive(p) for p in children), 10, what="the children to die")
     assert fleet.status(holder) is JobStatus.RUNNING
     killed_at = time.time()
     again = fleet.start()
     try:
-        wait_for("the waiting job to run", lambda: fleet.status(waiting) is JobStatus.SUCCESSFUL)
+        wait_for(
+            lambda: fleet.status(waiting) is JobStatus.SUCCESSFUL, what="the waiting job to run"
+        )
     except AssertionError:
         raise AssertionError(stop(again)) from None
     stop(again)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +14,8 @@ from stalwart.config import Config, RecurringConfig
 from stalwart.processes.scheduler import Scheduler
 from stalwart.schedules import parse_schedule, run_times_between
 from stalwart.testing import drain
+
+from .helpers import recurring_runs, running
 
 
 def ticker_app(db_url: str, **config: object) -> stalwart.App:
@@ -29,22 +28,8 @@ def ticker_app(db_url: str, **config: object) -> stalwart.App:
     return app
 
 
-@contextmanager
-def scheduling(*schedulers: Scheduler) -> Iterator[None]:
-    threads = [threading.Thread(target=s.run, daemon=True) for s in schedulers]
-    for t in threads:
-        t.start()
-    try:
-        yield
-    finally:
-        for s in schedulers:
-            s.stop()
-        for t in threads:
-            t.join(30)
-
-
 def run_times(app: stalwart.App, key: str) -> list[datetime]:
-    return sorted(t for t, _ in app.store.recurring_runs(key, limit=10_000))
+    return sorted(t for t, _ in recurring_runs(app.store, key))
 
 
 def test_schedules_parse_phrases_and_cron_in_a_time_zone() -> None:
@@ -86,7 +71,7 @@ def test_three_schedulers_enqueue_exactly_one_job_per_second(db_url: str) -> Non
     apps[0].recurring.add("every-second", "tick", "every second", args=("s",))
     schedulers = [Scheduler(app, missed_after=timedelta(seconds=2)) for app in apps]
     started = datetime.now(UTC)
-    with scheduling(*schedulers):
+    with running(*schedulers):
         time.sleep(30)
     ended = datetime.now(UTC)
     times = run_times(apps[0], "every-second")
@@ -97,7 +82,7 @@ def test_three_schedulers_enqueue_exactly_one_job_per_second(db_url: str) -> Non
     assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(seconds))
     expected = int((ended - started).total_seconds())
     assert expected - 1 <= len(seconds) <= expected + 1
-    jobs = [job_id for _, job_id in apps[0].store.recurring_runs("every-second", 10_000)]
+    jobs = [job_id for _, job_id in recurring_runs(apps[0].store, "every-second")]
     assert len(jobs) == len(set(jobs)) == len(seconds) and None not in jobs
     # All three did work: the winner of each second varies.
     assert sum(s.enqueued for s in schedulers) == len(seconds)
@@ -110,13 +95,13 @@ def test_three_schedulers_enqueue_exactly_one_job_per_second(db_url: str) -> Non
 def test_missed_runs_follow_the_policy(db_url: str, policy: str) -> None:
     app = ticker_app(db_url)
     app.recurring.add("t", "tick", "every second", missed=policy, missed_window=60)
-    with scheduling(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
+    with running(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
         time.sleep(2.2)
     before = run_times(app, "t")
     stopped = datetime.now(UTC)
     time.sleep(4)  # no scheduler: about four runs come due
     restarted = datetime.now(UTC)
-    with scheduling(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
+    with running(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
         time.sleep(1.5)
     after = [t.replace(tzinfo=UTC) for t in run_times(app, "t")][len(before) :]
     gap = [t for t in after if stopped < t < restarted - timedelta(seconds=0.5)]
@@ -140,11 +125,11 @@ def test_missed_runs_follow_the_policy(db_url: str, policy: str) -> None:
 def test_missed_window_bounds_catching_up(db_url: str) -> None:
     app = ticker_app(db_url)
     app.recurring.add("w", "tick", "every second", missed="all", missed_window=2)
-    with scheduling(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
+    with running(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
         time.sleep(1.2)
     count = len(run_times(app, "w"))
     time.sleep(5)
-    with scheduling(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
+    with running(Scheduler(app, missed_after=timedelta(seconds=0.5), refresh_every=0.5)):
         time.sleep(0.3)
     caught_up = len(run_times(app, "w")) - count
     assert 1 <= caught_up <= 3  # only the last 2 s of the 5 s gap
@@ -161,7 +146,7 @@ def test_static_tasks_from_config_and_runtime_tasks(db_url: str) -> None:
     app = ticker_app(db_url, recurring=static)
     app.recurring.add("dynamic", "tick", "every 10 minutes", queue_name="low", priority=-5)
     scheduler = Scheduler(app)
-    with scheduling(scheduler):
+    with running(scheduler):
         deadline = time.monotonic() + 10
         while len(app.recurring.list()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -191,9 +176,9 @@ def test_static_tasks_from_config_and_runtime_tasks(db_url: str) -> None:
 def test_jobs_counted_per_run(db_url: str) -> None:
     app = ticker_app(db_url)
     app.recurring.add("fast", "tick", "every second", args=("f",))
-    with scheduling(Scheduler(app)):
+    with running(Scheduler(app)):
         time.sleep(2.5)
-    runs = app.store.recurring_runs("fast")
+    runs = recurring_runs(app.store, "fast")
     assert 2 <= len(runs) <= 3
     results = [app.get_result(job_id) for _, job_id in runs if job_id]
     assert Counter(r.task_name for r in results) == {"tick": len(runs)}

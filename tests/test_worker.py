@@ -6,8 +6,6 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -19,27 +17,7 @@ from stalwart.processes import Dispatcher, Worker
 from stalwart.store import NewJob, QueueSelector, utcnow
 from stalwart.testing import drain
 
-
-@contextmanager
-def running(*actors: Worker | Dispatcher) -> Iterator[None]:
-    threads = [threading.Thread(target=a.run, daemon=True) for a in actors]
-    for t in threads:
-        t.start()
-    try:
-        yield
-    finally:
-        for a in actors:
-            a.stop()
-        for t in threads:
-            t.join(30)
-            assert not t.is_alive()
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
+from .helpers import count, running, wait_for
 
 
 def test_sync_and_async_tasks_run_and_record_results(app: stalwart.App) -> None:
@@ -272,7 +250,7 @@ def test_dispatcher_moves_due_jobs_in_batches(app: stalwart.App) -> None:
     assert app.store.scheduled_dispatch_due(10, now=later) == 10
     assert app.store.scheduled_dispatch_due(10, now=later) == 5
     assert app.store.scheduled_dispatch_due(10, now=later) == 0
-    assert app.store.ready_count() == 25
+    assert count(app.store, "ready_executions") == 25
 
 
 def test_concurrent_workers_run_every_job_exactly_once(app: stalwart.App) -> None:
@@ -378,7 +356,7 @@ def test_shutdown_hands_waiting_jobs_back(app: stalwart.App) -> None:
     thread = threading.Thread(target=worker.run)
     thread.start()
     assert started.wait(10)
-    wait_for(lambda: app.store.ready_count() == 0)
+    wait_for(lambda: count(app.store, "ready_executions") == 0)
     worker.stop()
     release.set()
     thread.join(10)
