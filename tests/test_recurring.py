@@ -6,6 +6,7 @@ import itertools
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -183,4 +184,30 @@ def test_jobs_counted_per_run(db_url: str) -> None:
     results = [app.get_result(job_id) for _, job_id in runs if job_id]
     assert Counter(r.task_name for r in results) == {"tick": len(runs)}
     assert all(r.args == ["f"] for r in results)
+    app.close()
+
+
+def test_a_command_job_runs_only_code_from_the_loaded_config(db_url: str, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    static = (
+        RecurringConfig(
+            key="touch", schedule="every hour", command=f"open({str(marker)!r}, 'w').close()"
+        ),
+    )
+    app = ticker_app(db_url, recurring=static)
+    good = app.recurring.run_now("touch")
+    # The job row carries the key only, never the code.
+    assert good.args == ["touch"]
+    # Anyone able to write a job row by name gets nothing run: a key not configured fails,
+    # and Python text in the arguments is only ever read as a key.
+    evil = app.enqueue("stalwart.command", [f"open({str(marker) + '-evil'!r}, 'w').close()"])
+    unknown = app.enqueue("stalwart.command", ["nightly-report"])
+    drain(app)
+    assert marker.exists() and not Path(str(marker) + "-evil").exists()
+    assert app.get_result(good.id).status is stalwart.JobStatus.SUCCESSFUL
+    for job in (evil, unknown):
+        result = app.get_result(job.id)
+        assert result.status is stalwart.JobStatus.FAILED
+        assert result.errors[-1].exception_class == "stalwart.errors.CommandNotConfigured"
+        assert "nothing was run" in result.errors[-1].message
     app.close()

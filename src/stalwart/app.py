@@ -96,8 +96,8 @@ class App:
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self.recurring = Recurring(self)
-        # The task behind `command = "..."` recurring entries.
-        self.task(name=COMMAND_TASK)(run_command)
+        # The task behind `command = "..."` recurring entries: runs configured code only.
+        self.task(name=COMMAND_TASK)(self._run_command)
 
     # ---- the store, made on first use ----
 
@@ -202,6 +202,10 @@ class App:
             for rc in self.config.recurring
             if rc.task and task_name_of(rc.task) not in self.tasks
         ]
+
+    def _run_command(self, key: str) -> None:
+        commands = {rc.key: rc.command for rc in self.config.recurring if rc.command}
+        run_command(commands, key)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

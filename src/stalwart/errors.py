@@ -39,6 +39,11 @@ class UniqueJobExists(StalwartError):
         super().__init__(message)
 
 
+class CommandNotConfigured(StalwartError):
+    """A ``stalwart.command`` job names a recurring entry with no command in the loaded
+    configuration: it fails without running anything."""
+
+
 class DatabaseUnavailable(StalwartError):
     """The database could not be reached."""
 

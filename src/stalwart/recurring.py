@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .config import RecurringConfig
-from .errors import ConfigError
+from .config import Config, RecurringConfig
+from .errors import CommandNotConfigured, ConfigError
 from .importing import import_attribute
 from .names import check_priority, check_queue_name
 from .schedules import Schedule, parse_schedule
@@ -103,6 +103,8 @@ def row_from_config(rc: RecurringConfig) -> RecurringTaskRow:
 class RecurringApp(Protocol):
     """What ``app.recurring`` needs of its App (`stalwart.App`)."""
 
+    config: Config
+
     @property
     def store(self) -> StoreProtocol: ...
 
@@ -181,9 +183,13 @@ class Recurring:
         return [RecurringTask.from_row(r) for r in self.app.store.recurring_list()]
 
     def get(self, key: str) -> RecurringTask:
+        """The task ``key``: as stored, else as configured (before a scheduler synced it)."""
         for task in self.list():
             if task.key == key:
                 return task
+        for rc in self.app.config.recurring:
+            if rc.key == key:
+                return RecurringTask.from_row(row_from_config(rc))
         raise KeyError(f"no recurring task {key!r}")
 
     def run_now(self, key: str) -> JobResult:
@@ -199,12 +205,20 @@ class Recurring:
     @staticmethod
     def job_of(task: RecurringTask) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
         if task.command is not None:
-            return COMMAND_TASK, (task.command,), {}
+            # Only the key: the code is looked up in the loaded config when it runs.
+            return COMMAND_TASK, (task.key,), {}
         assert task.task_name is not None
         return task.task_name, task.args, task.kwargs
 
 
-def run_command(code: str) -> None:
-    """The task behind ``command = "..."`` recurring entries: Python code from the
-    config file (trusted, like the rest of it), run in a fresh namespace."""
-    exec(compile(code, "<recurring command>", "exec"), {"__name__": "__stalwart_command__"})
+def run_command(commands: Mapping[str, str], key: str) -> None:
+    """The task behind ``command = "..."`` recurring entries. The job carries only the
+    entry's key; the code comes from the config this process loaded (trusted, like the
+    rest of it), never from the job row, so writing a job row cannot run code."""
+    code = commands.get(key)
+    if code is None:
+        raise CommandNotConfigured(
+            f"job of {COMMAND_TASK} names recurring entry {key!r}, which has no command in "
+            "the configuration this worker loaded; nothing was run"
+        )
+    exec(compile(code, f"<recurring command {key}>", "exec"), {"__name__": "__stalwart_command__"})
