@@ -465,3 +465,27 @@ def test_expiry_unblocks_a_job_whose_holder_was_sigkilled(fleet: Fleet) -> None:
     ]
     assert ran_at - killed_at < 10
     assert fleet.status(holder) is JobStatus.RUNNING  # still held by the dead worker
+
+
+def test_drain_waits_only_for_work_that_is_due(fleet: Fleet) -> None:
+    soon = fleet.enqueue("proc.noop", 1)
+    later = fleet.app.enqueue("proc.noop", [2], run_after=timedelta(hours=1)).id
+    began = time.monotonic()
+    sup = fleet.start("--drain")
+    out, _ = sup.communicate(timeout=60)
+    assert sup.returncode == 0, out
+    assert time.monotonic() - began < 15, out
+    assert fleet.status(soon) is JobStatus.SUCCESSFUL
+    assert fleet.status(later) is JobStatus.SCHEDULED
+    assert "left 1 scheduled job(s), the next due at" in out
+    assert "(in 3,5" in out or "(in 3,6" in out  # an hour: 3,5xx-3,6xx s
+
+
+def test_drain_waits_for_a_retry_due_within_drain_within(fleet: Fleet) -> None:
+    job = fleet.enqueue("proc.flaky_once", 2)
+    sup = fleet.start("--drain", "--drain-within", "5")
+    out, _ = sup.communicate(timeout=60)
+    assert sup.returncode == 0, out
+    result = fleet.app.get_result(job)
+    assert (result.status, result.attempts) == (JobStatus.SUCCESSFUL, 2), out
+    assert "no scheduled job left" in out

@@ -397,3 +397,24 @@ def test_queue_tables_are_vacuumed_past_a_dead_row_threshold(app: stalwart.App) 
         }
     else:  # other databases have no per-table vacuum: nothing to do
         assert app.store.queue_tables_vacuum(min_dead=0) == []
+
+
+def test_drain_waits_for_a_retry_that_is_due_soon_not_for_later_jobs(app: stalwart.App) -> None:
+    calls: list[int] = []
+
+    @app.task(retry=stalwart.Retry(attempts=2, base=0.05, jitter=False))
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first attempt fails")
+
+    @app.task
+    def later() -> None: ...
+
+    job = flaky.enqueue()
+    tomorrow = later.using(run_after=timedelta(days=1)).enqueue()
+    began = time.monotonic()
+    drain(app)
+    assert time.monotonic() - began < 10
+    assert app.get_result(job.id).status is JobStatus.SUCCESSFUL and len(calls) == 2
+    assert app.get_result(tomorrow.id).status is JobStatus.SCHEDULED

@@ -262,11 +262,22 @@ def check(obj: Context, config_path: str | None) -> None:
     help="Config file (same as the global --config).",
 )
 @click.option(
-    "--drain", is_flag=True, help="Exit 0 once nothing is ready, scheduled, blocked or running."
+    "--drain",
+    is_flag=True,
+    help="Exit 0 once nothing is ready, running or blocked and no scheduled job is due "
+    "within --drain-within.",
+)
+@click.option(
+    "--drain-within",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="With --drain: scheduled jobs (retries included) due within this long are waited for.",
 )
 @click.pass_obj
 @handle_errors
-def start(obj: Context, config_path: str | None, drain: bool) -> None:
+def start(obj: Context, config_path: str | None, drain: bool, drain_within: float) -> None:
     """Start the supervisor: it forks the configured workers and dispatchers."""
     from .processes.supervisor import Supervisor
 
@@ -281,7 +292,11 @@ def start(obj: Context, config_path: str | None, drain: bool) -> None:
     pending = app.store.pending_migrations()
     if pending:
         fail(f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`", 2)
-    raise SystemExit(Supervisor(app, drain=drain).run())
+    supervisor = Supervisor(app, drain=drain, drain_within=drain_within)
+    code = supervisor.run()
+    if supervisor.drain_report:
+        err.print(f"stalwart: drained: {supervisor.drain_report}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
 
 
 @main.command("dashboard")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from .app import App
 from .processes import Dispatcher, Worker
@@ -29,11 +30,13 @@ def drain(
     prefetch: int | None = None,
     timeout: float = 60.0,
     polling_interval: float = 0.01,
+    within: float = 10.0,
 ) -> int:
-    """Work until nothing is ready, running, or scheduled for now; return jobs done.
+    """Work until nothing is ready, running or blocked, and no scheduled job (a retry's
+    backoff included) is due within ``within`` seconds; return the jobs done.
 
-    Jobs scheduled for the future are left alone. Raises TimeoutError if jobs are
-    still pending after ``timeout`` seconds.
+    The rule of ``stalwart start --drain``: jobs scheduled further ahead are left alone.
+    Raises TimeoutError if jobs are still due after ``timeout`` seconds.
     """
     worker = Worker(
         app, queues=queues, threads=threads, prefetch=prefetch, polling_interval=polling_interval
@@ -45,7 +48,7 @@ def drain(
         t.start()
     deadline = time.monotonic() + timeout
     try:
-        while app.store.jobs_pending_count(due_only=True) > 0:
+        while app.store.jobs_any_due(timedelta(seconds=within)):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"jobs still pending after {timeout} s")
             time.sleep(polling_interval)

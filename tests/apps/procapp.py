@@ -87,3 +87,12 @@ def limited_short(key: str, seconds: float) -> None:
     record("start", key)
     time.sleep(seconds)
     record("end", key)
+
+
+@app.task(name="proc.flaky_once", retry=stalwart.Retry(attempts=2, base=1.0, jitter=False))
+def flaky_once(n: int) -> None:
+    """Fails its first attempt; its retry is due 1 s later."""
+    record("start")
+    if stalwart.current_job().attempt == 1:
+        raise RuntimeError("first attempt fails")
+    record("end")

@@ -18,13 +18,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..config import DispatcherConfig, WorkerConfig
 from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned, error_record
+from ..store import utcnow
 from .base import Actor, Process, interruptible_sleep
 from .dispatcher import Dispatcher
 from .fork import fork_actor
@@ -59,11 +60,15 @@ class Slot:
 class Supervisor(Process):
     kind = "supervisor"
 
-    def __init__(self, app: App, *, drain: bool = False) -> None:
+    def __init__(self, app: App, *, drain: bool = False, drain_within: float = 10.0) -> None:
         name = f"supervisor-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         super().__init__(app, name=name)
         self.config = app.config
         self.drain = drain
+        # With drain: scheduled jobs due later than this do not keep us running.
+        self.drain_within = drain_within
+        # What draining left behind, said when it stops: "N scheduled job(s) left, ...".
+        self.drain_report: str | None = None
         self.slots = self._slots()
         self._stop_requested: str | None = None  # "graceful" | "immediate"
         self._next_heartbeat = 0.0
@@ -257,13 +262,15 @@ class Supervisor(Process):
 
     def _check_drained(self) -> None:
         try:
-            pending = self.store.jobs_any_pending()
+            busy = self.store.jobs_any_due(timedelta(seconds=self.drain_within))
+            left = None if busy else self.store.scheduled_summary()
         except DatabaseUnavailable:
             return
         # Twice in a row, a loop apart: a job between tables is never missed.
-        self._drain_quiet = 0 if pending else self._drain_quiet + 1
-        if self._drain_quiet >= 2:
-            log.info("drained: nothing ready, scheduled, blocked or running")
+        self._drain_quiet = 0 if busy else self._drain_quiet + 1
+        if self._drain_quiet >= 2 and left is not None:
+            self.drain_report = drain_report(left[0], left[1], utcnow())
+            log.info("drained: %s", self.drain_report)
             self._stop_requested = "graceful"
 
     # ---- stopping ----
@@ -306,6 +313,18 @@ class Supervisor(Process):
         for slot, pid, code in self._exited():
             if code != 0:
                 self._recover_child(slot.name, pid, code)
+
+
+def drain_report(scheduled: int, next_due: datetime | None, now: datetime) -> str:
+    """What a drain leaves behind, in one line."""
+    done = "nothing ready, running or blocked"
+    if not scheduled or next_due is None:
+        return f"{done}; no scheduled job left"
+    wait = max(0.0, (next_due - now).total_seconds())
+    return (
+        f"{done}; left {scheduled} scheduled job(s), the next due at "
+        f"{next_due:%Y-%m-%d %H:%M:%S} UTC (in {wait:,.0f} s)"
+    )
 
 
 def _make_worker(app: App, wc: WorkerConfig, name: str, supervisor_id: int | None) -> Actor:

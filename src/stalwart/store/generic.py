@@ -17,6 +17,7 @@ from .recurring import RecurringStore
 from .scheduled import ScheduledStore
 from .semaphores import SemaphoresStore
 from .stats import StatsStore
+from .upkeep import UpkeepStore
 
 
 class Store(
@@ -29,6 +30,7 @@ class Store(
     PausesStore,
     ProcessesStore,
     StatsStore,
+    UpkeepStore,
     DashboardStore,
 ):
     def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import Connection, Table, case, delete, exists, func, or_, select, text
+from sqlalchemy import Connection, Table, func, select
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 from .jobs import job_rows
 from .records import JobRow
 
@@ -53,23 +53,6 @@ class StatsStore(StoreBase):
         )
         return self.run(lambda conn: {str(k): int(v) for k, v in conn.execute(q).all()})
 
-    def jobs_pending_count(self, due_only: bool = False) -> int:
-        """Jobs not yet finished nor failed: ready, scheduled, claimed or blocked.
-
-        One statement, so one snapshot: a job moving between tables meanwhile is
-        counted once, never zero times. With ``due_only``, scheduled jobs count only
-        once their time has come.
-        """
-        counts = []
-        for status in ("READY", "SCHEDULED", "RUNNING", "BLOCKED"):
-            t = _EXECUTION_TABLES[status]
-            q = select(func.count()).select_from(t)
-            if due_only and status == "SCHEDULED":
-                q = q.where(t.c.scheduled_at <= utcnow())
-            counts.append(q.scalar_subquery())
-        total = select(counts[0] + counts[1] + counts[2] + counts[3])
-        return self.run(lambda conn: int(conn.execute(total).scalar_one()))
-
     def jobs_by_status(
         self,
         status: str,
@@ -111,31 +94,3 @@ class StatsStore(StoreBase):
             .order_by(c.c.job_id)
         )
         return self.run(lambda conn: [(int(r[0]), r[1], r[2], r[3]) for r in conn.execute(q).all()])
-
-    def jobs_any_pending(self) -> bool:
-        """Whether any job is ready, running, blocked or scheduled: one statement of
-        index probes (one snapshot, as in `jobs_pending_count`)."""
-        probes = [
-            exists(select(_EXECUTION_TABLES[st].c.job_id))
-            for st in ("READY", "RUNNING", "BLOCKED", "SCHEDULED")
-        ]
-        q = select(case((or_(*probes), 1), else_=0))
-        return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
-
-    def queue_tables_vacuum(self, min_dead: int = 10_000) -> list[str]:
-        """VACUUM the queue tables past ``min_dead`` dead rows, where the database has
-        per-table vacuum (`postgres.py`); return their names. Generically none."""
-        return []
-
-    def tables_reset(self) -> None:
-        """Delete every row of every Stalwart table (for test suites)."""
-
-        def body(conn: Connection) -> None:
-            for table in reversed(s.metadata.sorted_tables):
-                # TRUNCATE leaves no dead rows behind for the next run to skip over.
-                if self.caps.truncate:
-                    conn.execute(text(f"TRUNCATE TABLE {table.name}"))
-                else:
-                    conn.execute(delete(table))
-
-        self.run(body)
