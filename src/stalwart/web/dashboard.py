@@ -16,7 +16,7 @@ import inspect
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from ..store import FailedFilter, utcnow
 from ..store import dashboard as store_dashboard
 from ..store.dashboard import STATUSES, AuditEvent, JobFilter, QueueStats, limit_keys
 from ..tasks import check_queue_name
+from ..types import ASGIApp, Receive, Scope, Send
 from . import csrf
 from .auth import Authorize, BasicAuth, Principal
 from .client_ip import ClientIPConfig, ClientIPMiddleware, client_ip_from_scope
@@ -67,12 +68,6 @@ from .serving import (
 )
 
 log = logging.getLogger("stalwart.web")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PAGE_SIZE = 50
 # Activity charts: the last hour in this many slices, at most this many jobs read each.
