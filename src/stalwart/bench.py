@@ -48,6 +48,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from .errors import ConfigError, StalwartError
+from .percentiles import percentile
 from .processes.supervisor import run_child
 from .processes.worker import Worker
 from .tasks import JobResult, JobStatus, Task
@@ -209,16 +210,6 @@ class SettingResult:
     run_ms: dict[int, float]  # started → finished, by percentile
     cpu_percent: float  # worker processes, 100 = one core
     peak_rss_mb: float  # sum over the worker processes
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The *p*-th percentile (0-100), interpolated between the two nearest ranks."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100.0
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -401,11 +392,17 @@ def _measure(
         failed=len(ids) - len(ok),
         elapsed_s=elapsed,
         throughput=len(ok) / elapsed if elapsed > 0 else 0.0,
-        latency_ms={p: percentile(latency, p) for p in PERCENTILES},
-        run_ms={p: percentile(run, p) for p in (50, 99)},
+        latency_ms={p: _percentile(latency, p) for p in PERCENTILES},
+        run_ms={p: _percentile(run, p) for p in (50, 99)},
         cpu_percent=cpu_percent,
         peak_rss_mb=rss_mb,
     )
+
+
+def _percentile(values: Sequence[float], p: float) -> float:
+    """`percentile`, NaN where no job succeeded (shown as "-", null in JSON)."""
+    value = percentile(values, p)
+    return math.nan if value is None else value
 
 
 # ---- the sweep ----

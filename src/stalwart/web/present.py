@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..percentiles import percentile
 from ..store.dashboard import FinishedSample, JobDetail, LiveProcess, WaitFacts, limit_keys
 
 REDACTED = "[redacted]"
@@ -340,21 +341,6 @@ class Activity:
     run_p99: float | None
 
 
-def percentile(pairs: Sequence[tuple[float, float]], q: float) -> float | None:
-    """The q-quantile of weighted values ((value, weight) pairs)."""
-    if not pairs:
-        return None
-    ordered = sorted(pairs)
-    total = sum(w for _, w in ordered)
-    target = q * total
-    acc = 0.0
-    for value, weight in ordered:
-        acc += weight
-        if acc >= target:
-            return value
-    return ordered[-1][0]
-
-
 def activity(
     samples: Sequence[FinishedSample],
     since: datetime,
@@ -374,8 +360,9 @@ def activity(
     for smp in samples:
         by_bucket.setdefault(smp.bucket, []).append(smp)
     out: list[Bucket] = []
-    waits: list[tuple[float, float]] = []
-    runs: list[tuple[float, float]] = []
+    waits: list[float] = []
+    runs: list[float] = []
+    weights: list[float] = []
     total = 0.0
     estimated_any = False
     for i in range(buckets):
@@ -396,29 +383,30 @@ def activity(
                 continue
             wait = max((r.started_at - r.scheduled_at).total_seconds(), 0.0)
             run = max((r.finished_at - r.started_at).total_seconds(), 0.0)
-            bucket_waits.append((wait, 1.0))
-            waits.append((wait, weight))
-            runs.append((run, weight))
+            bucket_waits.append(wait)
+            waits.append(wait)
+            runs.append(run)
+            weights.append(weight)
         out.append(
             Bucket(
                 start=start,
                 per_minute=count * 60 / span if span > 0 else 0.0,
                 estimated=estimated,
-                p50=percentile(bucket_waits, 0.5),
-                p95=percentile(bucket_waits, 0.95),
-                p99=percentile(bucket_waits, 0.99),
+                p50=percentile(bucket_waits, 50),
+                p95=percentile(bucket_waits, 95),
+                p99=percentile(bucket_waits, 99),
             )
         )
     return Activity(
         buckets=out,
         total=round(total),
         estimated=estimated_any,
-        wait_p50=percentile(waits, 0.5),
-        wait_p95=percentile(waits, 0.95),
-        wait_p99=percentile(waits, 0.99),
-        run_p50=percentile(runs, 0.5),
-        run_p95=percentile(runs, 0.95),
-        run_p99=percentile(runs, 0.99),
+        wait_p50=percentile(waits, 50, weights),
+        wait_p95=percentile(waits, 95, weights),
+        wait_p99=percentile(waits, 99, weights),
+        run_p50=percentile(runs, 50, weights),
+        run_p95=percentile(runs, 95, weights),
+        run_p99=percentile(runs, 99, weights),
     )
 
 
