@@ -51,12 +51,16 @@ from .errors import ConfigError, StalwartError
 from .percentiles import percentile
 from .processes.supervisor import run_child
 from .processes.worker import Worker
+from .store import QueueSelector
 from .tasks import JobResult, JobStatus, Task
 
 if TYPE_CHECKING:
     from .app import App
 
 NOOP_TASK = "stalwart.bench.noop"
+# Bench queues are "stalwart-bench-" and 10 hex digits: a worker whose patterns match
+# this name takes their jobs too.
+BENCH_QUEUE_PROBE = "stalwart-bench-?"
 SLEEP_TASK = "stalwart.bench.sleep"
 PERCENTILES = (50, 75, 90, 95, 99)
 ENQUEUE_CHUNK = 5_000
@@ -430,11 +434,10 @@ def other_workers(app: App) -> list[str]:
         if row.id in stale:  # a dead process not pruned yet
             continue
         queues = row.metadata.get("queues") if row.kind == "worker" else None
-        if isinstance(queues, list) and any(
-            q == "*" or (q.endswith("*") and "stalwart-bench-x".startswith(q[:-1]))
-            for q in queues
-            if isinstance(q, str)
-        ):
+        if not isinstance(queues, list):
+            continue
+        patterns = tuple(q for q in queues if isinstance(q, str))
+        if QueueSelector(patterns).matches(BENCH_QUEUE_PROBE):
             names.append(row.name)
     return names
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..percentiles import percentile
+from ..store import QueueSelector
 from ..store.dashboard import FinishedSample, JobDetail, LiveProcess, WaitFacts, limit_keys
 
 REDACTED = "[redacted]"
@@ -195,14 +196,6 @@ class Reason:
     blocking: bool = True
 
 
-def subscribes(patterns: Iterable[str], queue: str) -> bool:
-    """Whether a worker with these queue patterns takes jobs from ``queue``."""
-    for p in patterns:
-        if p == "*" or p == queue or (p.endswith("*") and queue.startswith(p[:-1])):
-            return True
-    return False
-
-
 def worker_patterns(p: LiveProcess) -> list[str]:
     queues = p.metadata.get("queues", ["*"])
     return [str(q) for q in queues] if isinstance(queues, list) else ["*"]
@@ -257,7 +250,7 @@ def why_waiting(f: WaitFacts, alive_threshold: float) -> list[Reason]:
     if f.paused:
         reasons.append(Reason("paused", f"Queue {q!r} is paused; resume it to run its jobs."))
     workers = [p for p in f.live if p.kind == "worker"]
-    mine = [p for p in workers if subscribes(worker_patterns(p), q)]
+    mine = [p for p in workers if QueueSelector(tuple(worker_patterns(p))).matches(q)]
     if not workers:
         reasons.append(
             Reason(
