@@ -423,9 +423,9 @@ def test_filters_no_index_serves_look_at_a_bounded_window(
     tasks: dict[str, stalwart.Task],
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
-    from stalwart.store import dashboard as store_dashboard
+    from stalwart.store.reads import bounds
 
-    monkeypatch.setattr(store_dashboard, "SCAN_WINDOW", 4)
+    monkeypatch.setattr(bounds, "SCAN_WINDOW", 4)
     Flaky.failing = False
     rare = tasks["echo"].enqueue("rare").id
     app.enqueue_many(tasks["deliver"], [((i,), {}) for i in range(10)])

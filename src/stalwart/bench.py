@@ -359,8 +359,8 @@ def _wait_done(app: App, queue: str, workers: _Workers) -> None:
     """Until no job of *queue* is ready, blocked or running (finished, failed, or
     waiting to be retried: each has ended its attempt)."""
     while True:
-        counts = app.store.queues_counts().get(queue, {})
-        if not any(counts.get(s, 0) for s in ("READY", "RUNNING", "BLOCKED")):
+        stats = [q for q in app.store.queues_overview() if q.name == queue]
+        if not any(q.ready or q.running or q.blocked for q in stats):
             return
         for pid in workers.pids:
             done, _ = os.waitpid(pid, os.WNOHANG)

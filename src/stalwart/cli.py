@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -23,7 +24,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from .app import App
 from .config import Config, load_config
 from .errors import ConfigError, DatabaseUnavailable, JobNotFound, StalwartError
-from .store import FailedFilter, Store
+from .store import FailedFilter, JobRow, Store
+from .store.reads import JobFilter
+from .store.statuses import ALIASES, EXECUTIONS, STATUSES, status_named
 from .tasks import JobResult, check_queue_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -581,11 +584,18 @@ def jobs() -> None:
     """List, show, retry and discard jobs."""
 
 
-STATUSES = ["ready", "scheduled", "running", "blocked", "failed", "finished"]
+# "finished" is accepted for "successful", as earlier versions called it.
+STATUS_CHOICES = [s.lower() for s in STATUSES] + [a.lower() for a in ALIASES]
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default="failed", show_default=True)
+@click.option(
+    "--status",
+    type=click.Choice(STATUS_CHOICES, case_sensitive=False),
+    default="failed",
+    show_default=True,
+    help="finished: the same as successful.",
+)
 @click.option("--queue", default=None)
 @click.option("--task", default=None)
 @click.option("--limit", default=50, show_default=True)
@@ -595,14 +605,14 @@ STATUSES = ["ready", "scheduled", "running", "blocked", "failed", "finished"]
 def jobs_list(
     obj: Context, status: str, queue: str | None, task: str | None, limit: int, as_json: bool
 ) -> None:
-    """List jobs in one status, newest first."""
+    """List jobs in one status, newest first (successful ones: last finished first)."""
     store = obj.store()
-    rows = store.jobs_by_status(status.upper(), queue_name=queue, task_name=task, limit=limit)
-    results = [JobResult.from_row(r) for r in rows]
+    which = JobFilter(status_named(status), queue_name=queue, task_name=task)
+    results = [JobResult.from_row(r) for r in _jobs_of(store, which, limit)]
     if as_json:
         _print_json([_job_dict(r) for r in results])
         return
-    table = Table(title=f"{status} jobs")
+    table = Table(title=f"{which.status.lower()} jobs")
     for col in ("id", "task", "queue", "priority", "attempts", "enqueued", "error"):
         table.add_column(col)
     for r in results:
@@ -617,6 +627,21 @@ def jobs_list(
             error[:80],
         )
     console.print(table)
+
+
+def _jobs_of(store: Store, which: JobFilter, limit: int) -> list[JobRow]:
+    """Up to ``limit`` jobs ``which`` selects, in the order of `Store.jobs_page`: page
+    after page, on past the bounded windows that ended before the page filled."""
+    ids: list[int] = []
+    cursor = None
+    while len(ids) < limit:
+        page = store.jobs_page(which, cursor=cursor, limit=limit - len(ids))
+        ids += [r.id for r in page.rows]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    by_id = {r.id: r for r in store.jobs_get(ids)}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 @jobs.command("show")
@@ -725,31 +750,25 @@ def queues() -> None:
 @handle_errors
 def queues_list(obj: Context, as_json: bool) -> None:
     """Queues with their job counts by status, and whether they are paused."""
-    store = obj.store()
-    counts = store.queues_counts()
-    paused = store.queues_paused()
-    names = sorted(set(counts) | paused)
-    statuses = ["READY", "SCHEDULED", "RUNNING", "BLOCKED", "FAILED"]
+    queues = obj.store().queues_overview()
     if as_json:
         _print_json(
             {
-                q: {
-                    "paused": q in paused,
-                    **{s.lower(): counts.get(q, {}).get(s, 0) for s in statuses},
+                q.name: {
+                    "paused": q.paused,
+                    **{s.lower(): n for s, n in q.counts().items()},
                 }
-                for q in names
+                for q in queues
             }
         )
         return
     table = Table(title="Queues")
     table.add_column("queue")
     table.add_column("paused")
-    for s in statuses:
+    for s in EXECUTIONS:
         table.add_column(s.lower(), justify="right")
-    for q in names:
-        table.add_row(
-            q, "yes" if q in paused else "", *(str(counts.get(q, {}).get(s, 0)) for s in statuses)
-        )
+    for q in queues:
+        table.add_row(q.name, "yes" if q.paused else "", *(str(n) for n in q.counts().values()))
     console.print(table)
 
 
@@ -827,22 +846,18 @@ def recurring() -> None:
 @click.pass_obj
 @handle_errors
 def recurring_list(obj: Context, as_json: bool) -> None:
-    """Recurring tasks with their schedule, last and next run."""
-    from .recurring import Recurring, row_from_config
+    """Recurring tasks with their schedule, last and next run (those of the config
+    that no scheduler has registered yet too, marked so)."""
+    from .recurring import COMMAND_TASK, row_from_config
+    from .schedules import parse_schedule
 
     app = obj.app()
-    store = app.store
-    if app.config.recurring:  # show the config's tasks even before a scheduler ran
-        known = {t.key for t in store.recurring_list()}
-        for rc in app.config.recurring:
-            if rc.key not in known:
-                store.recurring_upsert(row_from_config(rc))
-    last = store.recurring_last_runs()
+    configured = [row_from_config(rc) for rc in app.config.recurring]
+    now = datetime.now(UTC)
     rows = []
-    for task in Recurring(app).list():
-        name, _, _ = Recurring.job_of(task)
+    for task in app.store.recurring_overview(configured):
         try:
-            nxt = task.next_run().isoformat()
+            nxt = parse_schedule(task.schedule, task.time_zone).next_after(now).isoformat()
         except ValueError as exc:
             nxt = f"invalid: {exc}"
         rows.append(
@@ -850,10 +865,11 @@ def recurring_list(obj: Context, as_json: bool) -> None:
                 "key": task.key,
                 "schedule": task.schedule,
                 "time_zone": task.time_zone,
-                "task": name,
+                "task": COMMAND_TASK if task.command is not None else task.task_name,
                 "missed": task.missed,
                 "static": task.static,
-                "last_run": last[task.key].isoformat() if task.key in last else None,
+                "registered": task.registered,
+                "last_run": task.last_run_at.isoformat() if task.last_run_at else None,
                 "next_run": nxt,
                 "description": task.description,
             }
@@ -866,7 +882,7 @@ def recurring_list(obj: Context, as_json: bool) -> None:
         table.add_column(col)
     for r in rows:
         table.add_row(
-            str(r["key"]),
+            str(r["key"]) + ("" if r["registered"] else " (not registered yet)"),
             f"{r['schedule']} ({r['time_zone']})",
             str(r["task"]),
             str(r["missed"]),

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from . import audit as _audit  # noqa: F401  (registers stalwart_audit_events)
+from .audit import AuditStore
 from .base import utcnow
 from .capabilities import Capabilities
 from .claimed import ClaimedStore
-from .dashboard import DashboardStore
 from .engine import make_engine
 from .failed import FailedFilter, FailedStore
 from .jobs import JobsStore
 from .migrations import migrate, pending_versions
 from .pauses import PausesStore
 from .processes import ProcessesStore, ProcessRow
+from .reads import Reads
 from .ready import ReadyStore
 from .records import ClaimedJob, JobRow, NewJob, Outcome, QueueSelector
 from .recurring import RecurringStore, RecurringTaskRow
@@ -39,7 +39,8 @@ class Store(
     PausesStore,
     ProcessesStore,
     StatsStore,
-    DashboardStore,
+    Reads,
+    AuditStore,
 ):
     def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
         super().__init__(engine)

@@ -33,11 +33,13 @@ from starlette.routing import Route
 from ..app import App
 from ..contrib.starlette import CurrentMiddleware
 from ..errors import JobNotFound
+from ..recurring import row_from_config
 from ..schedules import parse_schedule
 from ..serialization import loads
 from ..store import FailedFilter, utcnow
-from ..store import dashboard as store_dashboard
-from ..store.dashboard import STATUSES, AuditEvent, JobFilter, QueueStats, limit_keys
+from ..store.audit import AuditEvent
+from ..store.reads import JobFilter, QueueStats, bounds, limit_keys
+from ..store.statuses import STATUSES, status_named
 from ..tasks import check_queue_name
 from ..types import ASGIApp, Receive, Scope, Send
 from . import csrf
@@ -356,10 +358,10 @@ def overview(request: Request) -> Response:
     sort = request.query_params.get("sort", "name")
     if sort not in QUEUE_SORTS:
         return error_page(request, 400, f"sort must be one of {', '.join(QUEUE_SORTS)}")
-    queues = sorted(store.dashboard_queue_overview(), key=QUEUE_SORTS[sort])
-    counts = store.dashboard_status_counts(queues)
+    queues = sorted(store.queues_overview(), key=QUEUE_SORTS[sort])
+    counts = store.status_counts(queues)
     since, until = hour_window(utcnow())
-    samples = store.dashboard_finished_sample(since, until, BUCKETS, PER_BUCKET)
+    samples = store.finished_sample(since, until, BUCKETS, PER_BUCKET)
     act = activity(samples, since, until, BUCKETS, PER_BUCKET)
     return render(
         request,
@@ -382,9 +384,7 @@ def jobs_list(request: Request) -> Response:
         job_id = _text_param(request, "id", 20)
         if job_id is not None:
             return _find_job(request, job_id)
-        status = request.query_params.get("status", "failed").upper()
-        if status not in STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(x.lower() for x in STATUSES)}")
+        status = status_named(request.query_params.get("status", "failed"))
         rng = request.query_params.get("range", "")
         if rng and rng not in RANGES:
             raise BadRequest(f"range must be one of {', '.join(RANGES)}")
@@ -400,11 +400,11 @@ def jobs_list(request: Request) -> Response:
             until=until,
         )
         cursor = _text_param(request, "cursor", 80)
-        page = s.app.store.dashboard_jobs_page(which, cursor=cursor, limit=s.page_size)
+        page = s.app.store.jobs_page(which, cursor=cursor, limit=s.page_size)
     except (BadRequest, ValueError) as exc:
         return error_page(request, 400, str(exc))
-    counts = s.app.store.dashboard_status_counts()
-    classes = s.app.store.dashboard_failed_classes() if status == "FAILED" else []
+    counts = s.app.store.status_counts()
+    classes = s.app.store.failed_error_classes() if status == "FAILED" else []
     filters = {
         "status": status.lower(),
         "queue": which.queue_name,
@@ -428,7 +428,7 @@ def jobs_list(request: Request) -> Response:
         ranges=list(RANGES),
         tasks=sorted(s.app.tasks),
         first_page=cursor is None,
-        scan_window=store_dashboard.SCAN_WINDOW,
+        scan_window=bounds.SCAN_WINDOW,
         refresh=True,
     )
 
@@ -459,7 +459,7 @@ def _short(value: Any) -> str:
 def job_page(request: Request) -> Response:
     s = settings_of(request)
     job_id = int(request.path_params["job_id"])
-    detail = s.app.store.dashboard_job_detail(job_id)
+    detail = s.app.store.job_detail(job_id)
     if detail is None:
         return error_page(
             request,
@@ -475,7 +475,7 @@ def job_page(request: Request) -> Response:
     now = utcnow()
     reasons = []
     if job.status in ("READY", "SCHEDULED", "BLOCKED", "RUNNING"):
-        facts = s.app.store.dashboard_why_waiting(job_id, s.app.config.alive_threshold)
+        facts = s.app.store.job_wait_facts(job_id, s.app.config.alive_threshold)
         if facts is not None:
             reasons = why_waiting(facts, s.app.config.alive_threshold)
     context = loads_or_text(job.context)
@@ -529,10 +529,13 @@ def processes_page(request: Request) -> Response:
 
 def recurring_page(request: Request) -> Response:
     s = settings_of(request)
-    rows = s.app.store.dashboard_recurring()
+    configured = [row_from_config(rc) for rc in s.app.config.recurring]
+    rows = s.app.store.recurring_overview(configured)
     now_aware = datetime.now(UTC)
     items = []
     for r in rows:
+        if not r.registered:
+            continue
         try:
             nxt: datetime | None = (
                 parse_schedule(r.schedule, r.time_zone).next_after(now_aware).replace(tzinfo=None)
@@ -541,8 +544,7 @@ def recurring_page(request: Request) -> Response:
         except ValueError as exc:
             nxt, problem = None, str(exc)
         items.append({"r": r, "next": nxt, "problem": problem})
-    known = {r.key for r in rows}
-    unregistered = [c for c in s.app.config.recurring if c.key not in known]
+    unregistered = [r for r in rows if not r.registered]
     return render(
         request,
         "recurring.html",

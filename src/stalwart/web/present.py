@@ -16,7 +16,7 @@ from typing import Any
 
 from ..percentiles import percentile
 from ..store import QueueSelector
-from ..store.dashboard import FinishedSample, JobDetail, LiveProcess, WaitFacts, limit_keys
+from ..store.reads import FinishedSample, JobDetail, LiveProcess, WaitFacts, bounds, limit_keys
 
 REDACTED = "[redacted]"
 # Matched case-insensitively as substrings of keys (and of parameter names), with
@@ -303,9 +303,7 @@ def why_waiting(f: WaitFacts, alive_threshold: float) -> list[Reason]:
 
 
 def _count(n: int) -> str:
-    from ..store.dashboard import COUNT_CAP
-
-    return f"{n:,}+" if n >= COUNT_CAP else f"{n:,}"
+    return f"{n:,}+" if n >= bounds.COUNT_CAP else f"{n:,}"
 
 
 # ---- throughput and latency ----
