@@ -121,8 +121,7 @@ def test_recurring_list_shows_the_config_without_writing(
     )
     config = tmp_path / "stalwart.toml"
     config.write_text(
-        '[recurring.nightly]\ncommand = "pass"\nschedule = "every day at 9am"\n'
-        'missed = "latest"\n'
+        '[recurring.nightly]\ncommand = "pass"\nschedule = "every day at 9am"\nmissed = "latest"\n'
     )
     args = ["--config", str(config), "recurring", "list"]
     rows = {r["key"]: r for r in cli(app, *args, "--json")}

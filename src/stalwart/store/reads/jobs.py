@@ -84,9 +84,7 @@ class JobListReads(StoreBase):
         return self.run(lambda conn: [(str(r[0]), int(r[1])) for r in conn.execute(q).all()])
 
 
-def _execution_page(
-    conn: Connection, which: JobFilter, cursor: str | None, limit: int
-) -> JobsPage:
+def _execution_page(conn: Connection, which: JobFilter, cursor: str | None, limit: int) -> JobsPage:
     if which.error_class is not None and which.status != "FAILED":
         return JobsPage([], None)  # only failed jobs have an error class
     t, at_col = EXECUTIONS[which.status]

@@ -64,8 +64,7 @@ class QueueReads(StoreBase):
         def body(conn: Connection) -> dict[str, Estimate]:
             qs = queues if queues is not None else _queues_overview(conn)
             out = {
-                status: Estimate(sum(q.count(status) for q in qs), "exact")
-                for status in EXECUTIONS
+                status: Estimate(sum(q.count(status) for q in qs), "exact") for status in EXECUTIONS
             }
             total = _jobs_estimate(conn, self.caps.row_estimate)
             live = sum(e.value for e in out.values())

@@ -36,9 +36,7 @@ class RecurringRow:
 
 
 class RecurringReads(StoreBase):
-    def recurring_overview(
-        self, configured: Sequence[RecurringTaskRow] = ()
-    ) -> list[RecurringRow]:
+    def recurring_overview(self, configured: Sequence[RecurringTaskRow] = ()) -> list[RecurringRow]:
         """Recurring tasks by key, with their last run (one index probe per task).
 
         ``configured``: the configuration's tasks; those not in the database are
