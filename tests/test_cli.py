@@ -145,3 +145,14 @@ def test_one_status_list_named_as_job_status() -> None:
     assert status_named("finished") == status_named(" Successful ") == "SUCCESSFUL"
     with pytest.raises(ValueError, match="ready, scheduled, running, blocked, failed, successful"):
         status_named("done")
+
+
+def test_commands_that_need_the_schema_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stalwart.toml here
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    for command in (["start"], ["dashboard"], ["bench", "--jobs", "1", "--sweep", "1x1"]):
+        result = CliRunner().invoke(main, ["--database", url, *command])
+        assert result.exit_code == 2, (command, result.output)
+        assert "needs migrations" in result.output and "stalwart migrate" in result.output

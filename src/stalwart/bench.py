@@ -413,15 +413,11 @@ def _percentile(values: Sequence[float], p: float) -> float:
 
 
 def prepare(app: App) -> None:
-    """Keep finished jobs (their times are the measurement) and check the schema."""
+    """Keep finished jobs: their times are the measurement. (`stalwart bench` checks the
+    schema first, with `cli.common.require_migrated`.)"""
     # In this process's store, and in the config the forked workers make theirs from.
     app.config = replace(app.config, preserve_finished_jobs=True)
     app.store.preserve_finished_jobs = True
-    pending = app.store.pending_migrations()
-    if pending:
-        raise ConfigError(
-            [f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`"]
-        )
 
 
 def other_workers(app: App) -> list[str]:
