@@ -156,3 +156,23 @@ def test_commands_that_need_the_schema_say_so(
         result = CliRunner().invoke(main, ["--database", url, *command])
         assert result.exit_code == 2, (command, result.output)
         assert "needs migrations" in result.output and "stalwart migrate" in result.output
+
+
+def test_retry_discard_pause_resume(
+    app: stalwart.App,
+    tasks: dict[str, stalwart.Task],  # type: ignore[type-arg]
+) -> None:
+    first, second = (tasks["deliver"].enqueue(i).id for i in range(2))
+    drain(app)
+    assert "Retried 1 failed job(s)." in cli(app, "jobs", "retry", str(first))
+    assert app.get_result(first).status == "READY"
+    assert "Discarded 1 failed job(s)." in cli(app, "jobs", "discard", "--queue", "mail")
+    assert [j["id"] for j in cli(app, "jobs", "list", "--json")] == []
+    assert app.get_result(first).status == "READY" and second
+    nothing = CliRunner().invoke(main, ["--database", app.config.database_url, "jobs", "retry"])
+    assert nothing.exit_code == 2
+    assert "paused" in cli(app, "queues", "pause", "mail")
+    assert "was already paused" in cli(app, "queues", "pause", "mail")
+    assert app.paused_queues() == {"mail"}
+    assert "resumed" in cli(app, "queues", "resume", "mail")
+    assert app.paused_queues() == set()

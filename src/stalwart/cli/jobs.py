@@ -133,38 +133,29 @@ def _bulk_options(fn: F) -> F:
     return fn
 
 
-@jobs.command("retry")
-@_bulk_options
-@click.pass_obj
-@handle_errors
-def jobs_retry(
-    obj: Context,
-    job_ids: tuple[int, ...],
-    all_: bool,
-    task: str | None,
-    queue: str | None,
-    error_class: str | None,
-) -> None:
-    """Put failed jobs back in their queue."""
-    n = obj.store().failed_retry(_failed_filter(job_ids, all_, task, queue, error_class))
-    console.print(f"Retried {n} failed job(s).")
+def _failed_command(name: str, done: str, doc: str) -> None:
+    """``jobs retry`` or ``jobs discard``: the same options, one store verb each."""
+
+    @jobs.command(name, help=doc)
+    @_bulk_options
+    @click.pass_obj
+    @handle_errors
+    def command(
+        obj: Context,
+        job_ids: tuple[int, ...],
+        all_: bool,
+        task: str | None,
+        queue: str | None,
+        error_class: str | None,
+    ) -> None:
+        store = obj.store()
+        verb = store.failed_retry if name == "retry" else store.failed_discard
+        n = verb(_failed_filter(job_ids, all_, task, queue, error_class))
+        console.print(f"{done} {n} failed job(s).")
 
 
-@jobs.command("discard")
-@_bulk_options
-@click.pass_obj
-@handle_errors
-def jobs_discard(
-    obj: Context,
-    job_ids: tuple[int, ...],
-    all_: bool,
-    task: str | None,
-    queue: str | None,
-    error_class: str | None,
-) -> None:
-    """Delete failed jobs for good."""
-    n = obj.store().failed_discard(_failed_filter(job_ids, all_, task, queue, error_class))
-    console.print(f"Discarded {n} failed job(s).")
+_failed_command("retry", "Retried", "Put failed jobs back in their queue.")
+_failed_command("discard", "Discarded", "Delete failed jobs for good.")
 
 
 @jobs.command("cancel")

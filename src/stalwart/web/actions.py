@@ -4,7 +4,8 @@ did."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -55,6 +56,22 @@ async def _checked_form(request: Request) -> Form | Response:
     return error_page(request, 403, f"Refused: {problem}.")
 
 
+def form_action(
+    handler: Callable[[Request, Form], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An action endpoint: ``handler`` runs with the form only once `_checked_form` let
+    the request through."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        checked = await _checked_form(request)
+        if isinstance(checked, Response):
+            return checked
+        return await handler(request, checked)
+
+    return endpoint
+
+
 def _audit(
     request: Request,
     action: str,
@@ -77,10 +94,8 @@ def _redirect(request: Request, name: str, query: Mapping[str, Any], **params: A
     return RedirectResponse(path_for(request, name, query, **params), 303)
 
 
-async def job_action(request: Request) -> Response:
-    checked = await _checked_form(request)
-    if isinstance(checked, Response):
-        return checked
+@form_action
+async def job_action(request: Request, form: Form) -> Response:
     s = settings_of(request)
     job_id = int(request.path_params["job_id"])
     action = request.path_params["action"]
@@ -103,11 +118,8 @@ async def job_action(request: Request) -> Response:
     return error_page(request, 404, f"Unknown action {action!r}.")
 
 
-async def jobs_bulk(request: Request) -> Response:
-    checked = await _checked_form(request)
-    if isinstance(checked, Response):
-        return checked
-    form = checked
+@form_action
+async def jobs_bulk(request: Request, form: Form) -> Response:
     s = settings_of(request)
     action = form.get("action")
     if action not in ("retry", "discard"):
@@ -150,10 +162,8 @@ async def jobs_bulk(request: Request) -> Response:
     return _redirect(request, "jobs", {**back, "notice": notice, "n": n})
 
 
-async def queue_action(request: Request) -> Response:
-    checked = await _checked_form(request)
-    if isinstance(checked, Response):
-        return checked
+@form_action
+async def queue_action(request: Request, form: Form) -> Response:
     s = settings_of(request)
     action = request.path_params["action"]
     try:
@@ -168,10 +178,8 @@ async def queue_action(request: Request) -> Response:
     return _redirect(request, "overview", {"notice": "paused" if action == "pause" else "resumed"})
 
 
-async def recurring_run(request: Request) -> Response:
-    checked = await _checked_form(request)
-    if isinstance(checked, Response):
-        return checked
+@form_action
+async def recurring_run(request: Request, form: Form) -> Response:
     s = settings_of(request)
     key = request.path_params["key"]
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -51,33 +52,26 @@ class RecurringReads(StoreBase):
 def _recurring_rows(conn: Connection) -> list[RecurringRow]:
     rt, rx = s.recurring_tasks, s.recurring_executions
     out = []
-    for t in conn.execute(select(rt).order_by(rt.c.key)).mappings():
+    for t in conn.execute(select(rt).order_by(rt.c.key)).all():
         last = conn.execute(
             select(rx.c.run_at, rx.c.job_id)
-            .where(rx.c.task_key == t["key"])
+            .where(rx.c.task_key == t.key)
             .order_by(rx.c.run_at.desc())
             .limit(1)
         ).first()
-        out.append(
-            RecurringRow(
-                key=t["key"],
-                schedule=t["schedule"],
-                time_zone=t["time_zone"],
-                task_name=t["task_name"],
-                command=t["command"],
-                queue_name=t["queue_name"],
-                priority=t["priority"],
-                description=t["description"],
-                static=bool(t["static"]),
-                last_run_at=last[0] if last else None,
-                last_job_id=int(last[1]) if last and last[1] is not None else None,
-                missed=t["missed"],
-            )
-        )
+        job_id = last[1] if last else None
+        out.append(_row(t, last[0] if last else None, None if job_id is None else int(job_id)))
     return out
 
 
 def _unregistered(t: RecurringTaskRow) -> RecurringRow:
+    return _row(t, None, None, registered=False)
+
+
+def _row(
+    t: Any, last_run_at: datetime | None, last_job_id: int | None, registered: bool = True
+) -> RecurringRow:
+    """From a row of `stalwart_recurring_tasks` or a `RecurringTaskRow` (same names)."""
     return RecurringRow(
         key=t.key,
         schedule=t.schedule,
@@ -87,9 +81,9 @@ def _unregistered(t: RecurringTaskRow) -> RecurringRow:
         queue_name=t.queue_name,
         priority=t.priority,
         description=t.description,
-        static=t.static,
-        last_run_at=None,
-        last_job_id=None,
+        static=bool(t.static),
+        last_run_at=last_run_at,
+        last_job_id=last_job_id,
         missed=t.missed,
-        registered=False,
+        registered=registered,
     )
