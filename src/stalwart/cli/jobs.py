@@ -169,5 +169,5 @@ def jobs_cancel(obj: Context, job_ids: tuple[int, ...]) -> None:
     skipped = sorted(set(job_ids) - set(done))
     console.print(f"Cancelled {len(done)} job(s).")
     if skipped:
-        console.print(f"Not waiting (running, finished, failed or unknown): {skipped}")
+        console.print(f"Not waiting (running, successful, failed or unknown): {skipped}")
         raise SystemExit(1)

@@ -20,7 +20,7 @@ from .common import (
 )
 from .group import main
 
-__all__ = ["dashboard_command", "start"]
+__all__ = ["serve_dashboard", "start"]
 
 
 @main.command()
@@ -68,7 +68,7 @@ def start(obj: Context, config_path: str | None, drain: bool) -> None:
 @click.option("--ssl-keyfile", default=None, type=click.Path(dir_okay=False, exists=True))
 @click.pass_obj
 @handle_errors
-def dashboard_command(
+def serve_dashboard(
     obj: Context,
     host: str,
     port: int,
