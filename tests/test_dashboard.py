@@ -295,20 +295,6 @@ def test_cancel_a_waiting_job(
     assert app.get_result(job.id).status == "FAILED"
 
 
-def test_cancel_shown_disabled_without_app_cancel_job(
-    app: stalwart.App,
-    tasks: dict[str, stalwart.Task],
-    client: TestClient,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
-) -> None:
-    monkeypatch.delattr(stalwart.App, "cancel_job", raising=False)
-    job = tasks["echo"].using(run_after=timedelta(hours=1)).enqueue(1)
-    page = client.get(f"/jobs/{job.id}").text
-    assert "disabled" in page and "App.cancel_job" in page
-    r = client.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token(client)})
-    assert r.status_code == 501
-
-
 def test_pause_and_resume_a_queue(
     app: stalwart.App, tasks: dict[str, stalwart.Task], client: TestClient
 ) -> None:  # type: ignore[type-arg]
@@ -423,9 +409,9 @@ def test_filters_no_index_serves_look_at_a_bounded_window(
     tasks: dict[str, stalwart.Task],
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
-    from stalwart.store import dashboard as store_dashboard
+    from stalwart.store.reads import bounds
 
-    monkeypatch.setattr(store_dashboard, "SCAN_WINDOW", 4)
+    monkeypatch.setattr(bounds, "SCAN_WINDOW", 4)
     Flaky.failing = False
     rare = tasks["echo"].enqueue("rare").id
     app.enqueue_many(tasks["deliver"], [((i,), {}) for i in range(10)])

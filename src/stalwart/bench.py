@@ -22,13 +22,15 @@ job waits behind the others); ``rate`` enqueues them steadily instead, to see th
 latency at a given load.  Bench jobs stay in the database as finished jobs, on a queue
 named ``stalwart-bench-<id>``, and go with the usual retention
 (``clear_finished_jobs_after``).
+
+The tables, JSON and plot are in `bench_report` (re-exported here). This module stays
+near 480 lines: the options and the measured run (forking, polling, reaping workers)
+are one sequence, easier to follow in one place.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import itertools
 import math
 import os
 import resource
@@ -37,33 +39,72 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import make_url
-
-from .errors import ConfigError, StalwartError
-from .processes.fork import run_child
+from .bench_report import (
+    COLUMNS,
+    PERCENTILES,
+    BenchTask,
+    Setting,
+    SettingResult,
+    change_percent,
+    changes,
+    check_plot_available,
+    plot,
+    render,
+    stops_paying,
+    to_json,
+)
+from .errors import StalwartError
+from .importing import import_attribute
+from .percentiles import percentile
+from .processes.fork import fork_actor
 from .processes.worker import Worker
+from .store import QueueSelector
 from .tasks import JobResult, JobStatus, Task
 
 if TYPE_CHECKING:
     from .app import App
 
+__all__ = [
+    "COLUMNS",
+    "NOOP_TASK",
+    "PERCENTILES",
+    "SLEEP_TASK",
+    "BenchError",
+    "BenchTask",
+    "Setting",
+    "SettingResult",
+    "change_percent",
+    "changes",
+    "check_plot_available",
+    "import_attribute",
+    "noop",
+    "other_workers",
+    "parse_sweep",
+    "plot",
+    "prepare",
+    "render",
+    "resolve_task",
+    "run_setting",
+    "run_sweep",
+    "sleep",
+    "stops_paying",
+    "to_json",
+]
+
 NOOP_TASK = "stalwart.bench.noop"
+# Bench queues are "stalwart-bench-" and 10 hex digits: a worker whose patterns match
+# this name takes their jobs too.
+BENCH_QUEUE_PROBE = "stalwart-bench-?"
 SLEEP_TASK = "stalwart.bench.sleep"
-PERCENTILES = (50, 75, 90, 95, 99)
 ENQUEUE_CHUNK = 5_000
 # How often the parent looks whether the workers are up / the jobs are done.
 POLL_S = 0.02
 WORKERS_UP_TIMEOUT_S = 60.0
-# Below this throughput gain from one setting to the next, adding workers "stops paying".
-PAYING_GAIN_PERCENT = 5.0
 
 
 class BenchError(StalwartError):
@@ -82,20 +123,6 @@ def sleep(ms: float) -> None:
 # ---- options ----
 
 
-@dataclass(frozen=True)
-class Setting:
-    processes: int
-    threads: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.processes}x{self.threads}"
-
-    @property
-    def workers(self) -> int:
-        return self.processes * self.threads
-
-
 def parse_sweep(text: str) -> list[Setting]:
     """``"1x1,1x4,2x4"`` → settings (processes x threads), in the order given."""
     settings = []
@@ -112,16 +139,6 @@ def parse_sweep(text: str) -> list[Setting]:
     if not settings:
         raise ValueError("sweep: give at least one setting, e.g. 1x1,1x4,2x4,4x4")
     return settings
-
-
-@dataclass(frozen=True)
-class BenchTask:
-    """What each bench job runs: a registered task's name, and its arguments."""
-
-    name: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    label: str = ""
 
 
 def resolve_task(
@@ -151,7 +168,7 @@ def resolve_task(
         return BenchTask(SLEEP_TASK, (ms,), label=f"sleep {ms:g} ms")
     if ":" not in spec:
         raise ValueError(f"task: {spec!r} is not noop, sleep:MS or module:function")
-    target = import_attribute(spec)
+    target = import_attribute(spec, "task")
     if isinstance(target, Task):
         _register(app, target.name, target.func)
         return BenchTask(target.name, tuple(args), kwargs, label=spec)
@@ -162,63 +179,12 @@ def resolve_task(
     return BenchTask(name, tuple(args), kwargs, label=spec)
 
 
-def import_attribute(path: str) -> Any:
-    """Import ``module:attribute`` (the current directory importable, as for the app)."""
-    module_name, _, attr = path.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ValueError(
-            f"task: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"task: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
-
-
 def _register(app: App, name: str, func: Callable[..., Any]) -> None:
     if name not in app.tasks:
         app.task(name=name)(func)
 
 
-def check_plot_available() -> None:
-    """Fail before any work when ``--plot`` cannot be honoured."""
-    try:
-        importlib.import_module("matplotlib")
-    except ImportError:
-        raise ConfigError(
-            ["--plot needs matplotlib, which is not installed: pip install matplotlib"]
-        ) from None
-
-
 # ---- one setting ----
-
-
-@dataclass(frozen=True)
-class SettingResult:
-    setting: Setting
-    jobs: int
-    failed: int
-    elapsed_s: float  # first job enqueued → last job finished
-    throughput: float  # jobs per second
-    latency_ms: dict[int, float]  # enqueued → finished, by percentile
-    run_ms: dict[int, float]  # started → finished, by percentile
-    cpu_percent: float  # worker processes, 100 = one core
-    peak_rss_mb: float  # sum over the worker processes
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The *p*-th percentile (0-100), interpolated between the two nearest ranks."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100.0
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -267,16 +233,7 @@ class _Workers:
                 name=name,
             )
 
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: a worker, as the supervisor runs one
-            code = 1
-            try:
-                code = run_child(app, make)
-            finally:
-                os._exit(code)
-        return pid
+        return fork_actor(app, make)
 
     def wait_registered(self) -> None:
         """Until every worker has registered (connected, pool up), or one has died."""
@@ -364,8 +321,8 @@ def _wait_done(app: App, queue: str, workers: _Workers) -> None:
     """Until no job of *queue* is ready, blocked or running (finished, failed, or
     waiting to be retried: each has ended its attempt)."""
     while True:
-        counts = app.store.queues_counts().get(queue, {})
-        if not any(counts.get(s, 0) for s in ("READY", "RUNNING", "BLOCKED")):
+        stats = [q for q in app.store.queues_overview() if q.name == queue]
+        if not any(q.ready or q.running or q.blocked for q in stats):
             return
         for pid in workers.pids:
             done, _ = os.waitpid(pid, os.WNOHANG)
@@ -401,26 +358,28 @@ def _measure(
         failed=len(ids) - len(ok),
         elapsed_s=elapsed,
         throughput=len(ok) / elapsed if elapsed > 0 else 0.0,
-        latency_ms={p: percentile(latency, p) for p in PERCENTILES},
-        run_ms={p: percentile(run, p) for p in (50, 99)},
+        latency_ms={p: _percentile(latency, p) for p in PERCENTILES},
+        run_ms={p: _percentile(run, p) for p in (50, 99)},
         cpu_percent=cpu_percent,
         peak_rss_mb=rss_mb,
     )
+
+
+def _percentile(values: Sequence[float], p: float) -> float:
+    """`percentile`, NaN where no job succeeded (shown as "-", null in JSON)."""
+    value = percentile(values, p)
+    return math.nan if value is None else value
 
 
 # ---- the sweep ----
 
 
 def prepare(app: App) -> None:
-    """Keep finished jobs (their times are the measurement) and check the schema."""
+    """Keep finished jobs: their times are the measurement. (`stalwart bench` checks the
+    schema first, with `cli.common.require_migrated`.)"""
     # In this process's store, and in the config the forked workers make theirs from.
     app.config = replace(app.config, preserve_finished_jobs=True)
     app.store.preserve_finished_jobs = True
-    pending = app.store.pending_migrations()
-    if pending:
-        raise ConfigError(
-            [f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`"]
-        )
 
 
 def other_workers(app: App) -> list[str]:
@@ -433,11 +392,10 @@ def other_workers(app: App) -> list[str]:
         if row.id in stale:  # a dead process not pruned yet
             continue
         queues = row.metadata.get("queues") if row.kind == "worker" else None
-        if isinstance(queues, list) and any(
-            q == "*" or (q.endswith("*") and "stalwart-bench-x".startswith(q[:-1]))
-            for q in queues
-            if isinstance(q, str)
-        ):
+        if not isinstance(queues, list):
+            continue
+        patterns = tuple(q for q in queues if isinstance(q, str))
+        if QueueSelector(patterns).matches(BENCH_QUEUE_PROBE):
             names.append(row.name)
     return names
 
@@ -468,201 +426,3 @@ def run_sweep(
         if progress is not None:
             progress(result)
     return results
-
-
-# ---- reporting ----
-
-# (key, header, getter, better): better is +1 when more is better, -1 when less is,
-# 0 when it is a cost to watch rather than a goal.
-Column = tuple[str, str, Callable[[SettingResult], float], int]
-
-
-def _latency_at(p: int) -> Callable[[SettingResult], float]:
-    return lambda r: r.latency_ms[p]
-
-
-COLUMNS: list[Column] = [
-    ("throughput_per_s", "jobs/s", lambda r: r.throughput, +1),
-    *[(f"latency_p{p}_ms", f"p{p}", _latency_at(p), -1) for p in PERCENTILES],
-    ("run_p50_ms", "run p50", lambda r: r.run_ms[50], -1),
-    ("cpu_percent", "CPU %", lambda r: r.cpu_percent, 0),
-    ("peak_rss_mb", "RSS MB", lambda r: r.peak_rss_mb, 0),
-]
-
-
-def change_percent(before: float, after: float) -> float | None:
-    if not math.isfinite(before) or not math.isfinite(after) or before == 0:
-        return None
-    return 100.0 * (after - before) / before
-
-
-def changes(results: Sequence[SettingResult]) -> list[dict[str, Any]]:
-    """% change of every column from each setting to the next."""
-    out = []
-    for before, after in itertools.pairwise(results):
-        row: dict[str, Any] = {"from": before.setting.label, "to": after.setting.label}
-        for key, _, get, _ in COLUMNS:
-            value = change_percent(get(before), get(after))
-            row[key] = None if value is None else round(value, 2)
-        out.append(row)
-    return out
-
-
-def stops_paying(results: Sequence[SettingResult], *, rate: float | None = None) -> str | None:
-    """Where adding workers stops paying: the setting past which no step improves the
-    measure by 5 % — throughput for a backlog; p99 latency at a steady rate, where the
-    throughput is the rate whatever the workers."""
-    key, name, sign = (
-        ("throughput_per_s", "throughput", 1.0)
-        if rate is None
-        else ("latency_p99_ms", "p99 latency", -1.0)
-    )
-    steps = changes(results)
-    paying = [
-        i
-        for i, step in enumerate(steps)
-        if step[key] is not None and sign * step[key] >= PAYING_GAIN_PERCENT
-    ]
-    if not steps:
-        return None
-    if paying and paying[-1] == len(steps) - 1:
-        last = steps[-1]
-        return (
-            f"{name.capitalize()} still improves at the largest setting ({last['from']} → "
-            f"{last['to']}: {last[key]:+.1f} %): more workers may still pay."
-        )
-    knee = results[paying[-1] + 1 if paying else 0].setting.label
-    return (
-        f"Past {knee}, no step improves {name} by {PAYING_GAIN_PERCENT:g} %: more workers "
-        "do not pay for this task on this database."
-    )
-
-
-def _fmt(value: float) -> str:
-    if not math.isfinite(value):
-        return "-"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-
-
-def _fmt_change(value: float | None, better: int) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:+.0f}%" if abs(value) >= 10 else f"{value:+.1f}%"
-    if better == 0 or abs(value) < 1.0:
-        return text
-    good = (value > 0) == (better > 0)
-    return f"[green]{text}[/]" if good else f"[red]{text}[/]"
-
-
-def render(
-    results: Sequence[SettingResult],
-    console: Console,
-    *,
-    title: str,
-    rate: float | None = None,
-    note: str | None = None,
-) -> None:
-    # Simple boxes: the two tables fit an 80-column terminal.
-    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    table.add_column("setting", no_wrap=True)
-    for _, header, _, _ in COLUMNS:
-        table.add_column(header, justify="right", no_wrap=True)
-    for r in results:
-        table.add_row(r.setting.label, *(_fmt(get(r)) for _, _, get, _ in COLUMNS))
-    console.print(table)
-    failed = sum(r.failed for r in results)
-    if failed:
-        console.print(
-            f"[yellow]{failed} job(s) did not succeed and are left out of the numbers.[/]"
-        )
-    if len(results) > 1:
-        diff = Table(
-            title="Change from the previous setting, %",
-            box=box.SIMPLE_HEAD,
-            collapse_padding=True,
-            pad_edge=False,
-        )
-        diff.add_column("from→to", no_wrap=True)
-        for _, header, _, _ in COLUMNS:
-            diff.add_column(header, justify="right", no_wrap=True)
-        by_key = {key: better for key, _, _, better in COLUMNS}
-        for step in changes(results):
-            diff.add_row(
-                f"{step['from']}→{step['to']}",
-                *(_fmt_change(step[key], by_key[key]) for key, _, _, _ in COLUMNS),
-            )
-        console.print(diff)
-        verdict = stops_paying(results, rate=rate)
-        if verdict:
-            console.print(verdict)
-    if note:
-        console.print(note, style="dim")
-
-
-def to_json(
-    results: Sequence[SettingResult],
-    *,
-    database_url: str,
-    task: BenchTask,
-    jobs: int,
-    rate: float | None,
-) -> dict[str, Any]:
-    def num(value: float) -> float | None:
-        return round(value, 3) if math.isfinite(value) else None
-
-    return {
-        "database": make_url(database_url).render_as_string(hide_password=True),
-        "task": task.label or task.name,
-        "jobs": jobs,
-        "rate_per_s": rate,
-        "latency": "enqueued -> finished, ms",
-        "settings": [
-            {
-                "setting": r.setting.label,
-                "processes": r.setting.processes,
-                "threads": r.setting.threads,
-                "workers": r.setting.workers,
-                "jobs": r.jobs,
-                "failed": r.failed,
-                "elapsed_s": num(r.elapsed_s),
-                **{key: num(get(r)) for key, _, get, _ in COLUMNS},
-            }
-            for r in results
-        ],
-        "changes_percent": changes(results),
-    }
-
-
-def plot(results: Sequence[SettingResult], path: str, *, title: str) -> None:
-    """Latency percentiles (and throughput) against the worker settings, as a PNG."""
-    matplotlib: Any = importlib.import_module("matplotlib")
-    matplotlib.use("Agg")  # files only, no display needed
-    plt: Any = importlib.import_module("matplotlib.pyplot")
-    labels = [f"{r.setting.label}\n({r.setting.workers})" for r in results]
-    xs = list(range(len(results)))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(results)), 4.5))
-    for p in PERCENTILES:
-        ax.plot(xs, [r.latency_ms[p] for r in results], marker="o", label=f"p{p}")
-    ax.set_xticks(xs, labels)
-    ax.set_xlabel("processes x threads (workers)")
-    ax.set_ylabel("latency, enqueued → finished (ms)")
-    ax.grid(True, alpha=0.3)
-    right = ax.twinx()
-    right.plot(
-        xs,
-        [r.throughput for r in results],
-        color="black",
-        linestyle="--",
-        marker="s",
-        label="jobs/s",
-    )
-    right.set_ylabel("throughput (jobs/s)")
-    lines, names = ax.get_legend_handles_labels()
-    more, more_names = right.get_legend_handles_labels()
-    ax.legend(lines + more, names + more_names, loc="upper left", fontsize="small")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

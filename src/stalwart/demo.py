@@ -23,6 +23,7 @@ from .app import App
 from .config import Config
 from .context import CurrentAttributes
 from .processes import Dispatcher, Worker
+from .store.statuses import STATUSES
 from .tasks import Retry
 
 
@@ -86,23 +87,28 @@ def enqueue_demo_jobs(app: App, count: int) -> int:
 
 
 def summary_table(app: App) -> Table:
-    counts = app.store.queues_counts()
-    finished = app.store.jobs_finished_count_by_queue()
-    statuses = ["SCHEDULED", "READY", "RUNNING", "FAILED", "SUCCESSFUL"]
+    counts = {q.name: q.counts() for q in app.store.queues_overview()}
+    successful = app.store.successful_count_by_queue()
+    # No demo task has concurrency limits: no job is ever blocked.
+    statuses = [status for status in STATUSES if status != "BLOCKED"]
     table = Table(title="Jobs by queue and status")
     table.add_column("queue")
     for status in statuses:
         table.add_column(status.lower(), justify="right")
     totals = dict.fromkeys(statuses, 0)
-    for queue in sorted(set(counts) | set(finished)):
+    for queue in sorted(set(counts) | set(successful)):
         row = dict(counts.get(queue, {}))
-        row["SUCCESSFUL"] = finished.get(queue, 0)
+        row["SUCCESSFUL"] = successful.get(queue, 0)
         for status in statuses:
             totals[status] += row.get(status, 0)
         table.add_row(queue, *(str(row.get(status, 0)) for status in statuses))
     table.add_section()
     table.add_row("total", *(str(totals[s]) for s in statuses), style="bold")
     return table
+
+
+def failed_count(app: App) -> int:
+    return sum(q.failed for q in app.store.queues_overview())
 
 
 def run_demo(path: Path, count: int, threads: int, console: Console) -> int:
@@ -135,7 +141,7 @@ def run_demo(path: Path, count: int, threads: int, console: Console) -> int:
         with Live(progress, console=console, refresh_per_second=10):
             while time.monotonic() < deadline:
                 pending = app.store.jobs_pending_count()
-                failed = sum(q.get("FAILED", 0) for q in app.store.queues_counts().values())
+                failed = failed_count(app)
                 progress.update(
                     bar, completed=total - pending, detail=f"{failed} failed, {pending} pending"
                 )
@@ -148,7 +154,7 @@ def run_demo(path: Path, count: int, threads: int, console: Console) -> int:
         for t in runners:
             t.join(timeout=30)
     console.print(summary_table(app))
-    failed_total = sum(q.get("FAILED", 0) for q in app.store.queues_counts().values())
+    failed_total = failed_count(app)
     console.print(
         f"{failed_total} job(s) failed on purpose (see `stalwart --database sqlite:///{path} "
         "jobs list --status failed`); failed jobs keep their error and traceback."

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from .audit import AuditStore
 from .claimed import ClaimedStore
-from .dashboard import DashboardStore
 from .failed import FailedStore
 from .migrations import migrate, pending_versions
 from .pauses import PausesStore
 from .processes import ProcessesStore
+from .reads import Reads
 from .ready import ReadyStore
 from .recurring import RecurringStore
 from .scheduled import ScheduledStore
 from .semaphores import SemaphoresStore
-from .stats import StatsStore
 from .upkeep import UpkeepStore
 
 
@@ -29,9 +29,9 @@ class Store(
     FailedStore,
     PausesStore,
     ProcessesStore,
-    StatsStore,
     UpkeepStore,
-    DashboardStore,
+    Reads,
+    AuditStore,
 ):
     def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
         super().__init__(engine)

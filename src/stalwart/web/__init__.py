@@ -5,10 +5,10 @@
 ASGI app.
 """
 
+from .app import dashboard
 from .auth import BasicAuth, Principal
 from .client_ip import ClientIPConfig, ClientIPMiddleware, client_ip_from_scope, resolve_client_ip
-from .dashboard import dashboard
-from .present import DEFAULT_REDACT
+from .redaction import DEFAULT_REDACT
 from .serving import HAS_BROTLI
 
 __all__ = [

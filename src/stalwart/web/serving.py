@@ -11,22 +11,17 @@ import hashlib
 import importlib
 import mimetypes
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+
+from ..types import ASGIApp, Message, Receive, Scope, Send
 
 brotli: Any
 try:  # brotli is optional: without it text is gzip-compressed only
     brotli = importlib.import_module("brotli")
 except ImportError:  # pragma: no cover - exercised where brotli is not installed
     brotli = None
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HAS_BROTLI = brotli is not None
 # Below this, compression costs more than the bytes it saves.

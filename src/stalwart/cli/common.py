@@ -1,0 +1,225 @@
+"""What every command shares: the context (config, store, app), the options more than
+one command takes, error handling with the documented exit codes, and output helpers.
+
+Exit codes: 0 ok, 1 runtime failure (including an unreachable database), 2 usage or
+configuration error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..app import App
+from ..config import Config, load_config
+from ..errors import ConfigError, DatabaseUnavailable, StalwartError
+from ..importing import import_attribute
+from ..store import Store, open_store
+from ..tasks import JobResult
+
+__all__ = [
+    "Context",
+    "call_options",
+    "check_recurring_tasks",
+    "config_option",
+    "console",
+    "database_option",
+    "err",
+    "fail",
+    "handle_errors",
+    "import_app",
+    "job_dict",
+    "json_option",
+    "parse_call",
+    "print_json",
+    "require_migrated",
+    "ts",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err = Console(stderr=True)
+
+
+class Context:
+    """``ctx.obj`` of every command: the global options, and what they lead to."""
+
+    def __init__(self, config_path: str | None, database: str | None) -> None:
+        self.config_path = config_path
+        self.database = database
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, overrides={"database_url": self.database})
+        return self._config
+
+    def store(self) -> Store:
+        return open_store(
+            self.config.database_url, preserve_finished_jobs=self.config.preserve_finished_jobs
+        )
+
+    def app(self) -> App:
+        """The user's app (its tasks registered), or a bare one if none is configured;
+        its config is the command line's view (file, environment, flags)."""
+        if self.config.app is None:
+            return App(config=self.config)
+        app = import_app(self.config.app)
+        app.config = self.config
+        return app
+
+
+# ---- options taken by more than one command ----
+
+
+def config_option(help: str = "Config file (same as the global --config).") -> Callable[[F], F]:
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), default=None, help=help
+    )
+
+
+def database_option(help: str) -> Callable[[F], F]:
+    return click.option("--database", default=None, metavar="URL", help=help)
+
+
+def json_option(help: str | None = None) -> Callable[[F], F]:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def call_options(fn: F) -> F:
+    """``--args`` and ``--kwargs``: the arguments of a task, as JSON (`parse_call`)."""
+    fn = click.option(
+        "--kwargs", "kwargs_json", default="{}", help="JSON object of keyword arguments."
+    )(fn)
+    fn = click.option(
+        "--args", "args_json", default="[]", help="JSON list of positional arguments."
+    )(fn)
+    return fn
+
+
+def parse_call(args_json: str, kwargs_json: str) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments of ``--args`` and ``--kwargs``; exit 2 unless a list and an object."""
+    try:
+        args, kwargs = json.loads(args_json), json.loads(kwargs_json)
+    except json.JSONDecodeError as exc:
+        fail(f"--args/--kwargs must be JSON: {exc}", 2)
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        fail("--args must be a JSON list and --kwargs a JSON object", 2)
+    return args, kwargs
+
+
+# ---- the app, the schema, the config ----
+
+
+def import_app(path: str) -> App:
+    """Import ``module:attribute``; ConfigError naming what failed."""
+    obj = import_attribute(path, "app")
+    if not isinstance(obj, App):
+        raise ConfigError([f"app: {path!r} is a {type(obj).__name__}, not a stalwart.App"])
+    return obj
+
+
+def require_migrated(app_or_store: App | Store) -> None:
+    """Exit 2, saying what to run, unless the database's schema is up to date."""
+    store = app_or_store.store if isinstance(app_or_store, App) else app_or_store
+    pending = store.pending_migrations()
+    if pending:
+        fail(f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`", 2)
+
+
+def check_recurring_tasks(config: Config) -> list[str]:
+    """Each recurring task must name a task the app registers (schedules are checked
+    when the config loads)."""
+    if not config.recurring or not config.app:
+        return []
+    try:
+        app = import_app(config.app)
+    except ConfigError:
+        return []  # reported already
+    app.config = config
+    return app.check_recurring()
+
+
+# ---- errors ----
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]stalwart:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn known errors into one clear line and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(f"[bold red]config error:[/] {problem}", highlight=False, soft_wrap=True)
+            raise SystemExit(2) from None
+        except (DatabaseUnavailable, OperationalError) as exc:
+            fail(f"cannot use the database: {_one_line(exc)}")
+        except DBAPIError as exc:
+            fail(f"database error: {_one_line(exc)}")
+        except StalwartError as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    if "does not exist" in text or "Unknown database" in text:
+        text += " (create it first, then run `stalwart migrate`)"
+    elif "no such table" in text or "doesn't exist" in text:
+        text += " (run `stalwart migrate`)"
+    return text
+
+
+# ---- output ----
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def ts(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def job_dict(r: JobResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "status": str(r.status),
+        "task_name": r.task_name,
+        "queue_name": r.queue_name,
+        "priority": r.priority,
+        "args": r.args,
+        "kwargs": r.kwargs,
+        "enqueued_at": r.enqueued_at.isoformat() if r.enqueued_at else None,
+        "scheduled_at": r.scheduled_at.isoformat() if r.scheduled_at else None,
+        "started_at": r.started_at.isoformat() if r.started_at else None,
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "attempts": r.attempts,
+        "crashes": r.crashes,
+        "return_value": r.return_value,
+        "errors": [
+            {
+                "class": e.exception_class,
+                "message": e.message,
+                "traceback": e.traceback,
+                "at": e.at.isoformat() if e.at else None,
+            }
+            for e in r.errors
+        ],
+    }

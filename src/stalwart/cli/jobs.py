@@ -1,0 +1,173 @@
+"""`stalwart jobs`: list, show, retry, discard and cancel jobs."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ..errors import JobNotFound
+from ..store import FailedFilter, JobRow, Store
+from ..store.reads import JobFilter
+from ..store.statuses import ALIASES, STATUSES, status_named
+from ..tasks import JobResult
+from .common import (
+    Context,
+    F,
+    console,
+    fail,
+    handle_errors,
+    job_dict,
+    json_option,
+    print_json,
+    ts,
+)
+from .group import main
+
+__all__ = ["jobs"]
+
+# "finished" is accepted for "successful", as earlier versions called it.
+STATUS_CHOICES = [s.lower() for s in STATUSES] + [a.lower() for a in ALIASES]
+
+
+@main.group()
+def jobs() -> None:
+    """List, show, retry and discard jobs."""
+
+
+@jobs.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(STATUS_CHOICES, case_sensitive=False),
+    default="failed",
+    show_default=True,
+    help="finished: the same as successful.",
+)
+@click.option("--queue", default=None)
+@click.option("--task", default=None)
+@click.option("--limit", default=50, show_default=True)
+@json_option()
+@click.pass_obj
+@handle_errors
+def jobs_list(
+    obj: Context, status: str, queue: str | None, task: str | None, limit: int, as_json: bool
+) -> None:
+    """List jobs in one status, newest first (successful ones: last finished first)."""
+    store = obj.store()
+    which = JobFilter(status_named(status), queue_name=queue, task_name=task)
+    results = [JobResult.from_row(r) for r in _jobs_of(store, which, limit)]
+    if as_json:
+        print_json([job_dict(r) for r in results])
+        return
+    table = Table(title=f"{which.status.lower()} jobs")
+    for col in ("id", "task", "queue", "priority", "attempts", "enqueued", "error"):
+        table.add_column(col)
+    for r in results:
+        error = f"{r.errors[-1].exception_class}: {r.errors[-1].message}" if r.errors else ""
+        table.add_row(
+            str(r.id),
+            r.task_name,
+            r.queue_name,
+            str(r.priority),
+            str(r.attempts),
+            ts(r.enqueued_at),
+            error[:80],
+        )
+    console.print(table)
+
+
+def _jobs_of(store: Store, which: JobFilter, limit: int) -> list[JobRow]:
+    """Up to ``limit`` jobs ``which`` selects, in the order of `Store.jobs_page`: page
+    after page, on past the bounded windows that ended before the page filled."""
+    ids: list[int] = []
+    cursor = None
+    while len(ids) < limit:
+        page = store.jobs_page(which, cursor=cursor, limit=limit - len(ids))
+        ids += [r.id for r in page.rows]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    by_id = {r.id: r for r in store.jobs_get(ids)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@json_option()
+@click.pass_obj
+@handle_errors
+def jobs_show(obj: Context, job_id: int, as_json: bool) -> None:
+    """Show one job: status, arguments, timing, errors with tracebacks."""
+    store = obj.store()
+    try:
+        result = JobResult.from_row(store.job_get(job_id))
+    except JobNotFound as exc:
+        fail(str(exc))
+    data = job_dict(result)
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        if key != "errors":
+            console.print(f"[bold]{key}[/]: {value}", highlight=False)
+    for i, e in enumerate(result.errors, 1):
+        console.print(f"[bold red]error {i}[/] at {ts(e.at)}: {e.exception_class}: {e.message}")
+        console.print(e.traceback, highlight=False, markup=False)
+
+
+def _failed_filter(
+    ids: tuple[int, ...], all_: bool, task: str | None, queue: str | None, error_class: str | None
+) -> FailedFilter:
+    if not ids and not (all_ or task or queue or error_class):
+        fail("name job ids, or a filter (--task, --queue, --error-class), or --all", 2)
+    return FailedFilter(
+        list(ids) if ids else None, task_name=task, queue_name=queue, error_class=error_class
+    )
+
+
+def _bulk_options(fn: F) -> F:
+    fn = click.argument("job_ids", nargs=-1, type=int)(fn)
+    fn = click.option("--all", "all_", is_flag=True, help="Every failed job.")(fn)
+    fn = click.option("--task", default=None)(fn)
+    fn = click.option("--queue", default=None)(fn)
+    fn = click.option("--error-class", default=None)(fn)
+    return fn
+
+
+def _failed_command(name: str, done: str, doc: str) -> None:
+    """``jobs retry`` or ``jobs discard``: the same options, one store verb each."""
+
+    @jobs.command(name, help=doc)
+    @_bulk_options
+    @click.pass_obj
+    @handle_errors
+    def command(
+        obj: Context,
+        job_ids: tuple[int, ...],
+        all_: bool,
+        task: str | None,
+        queue: str | None,
+        error_class: str | None,
+    ) -> None:
+        store = obj.store()
+        verb = store.failed_retry if name == "retry" else store.failed_discard
+        n = verb(_failed_filter(job_ids, all_, task, queue, error_class))
+        console.print(f"{done} {n} failed job(s).")
+
+
+_failed_command("retry", "Retried", "Put failed jobs back in their queue.")
+_failed_command("discard", "Discarded", "Delete failed jobs for good.")
+
+
+@jobs.command("cancel")
+@click.argument("job_ids", nargs=-1, type=int, required=True)
+@click.pass_obj
+@handle_errors
+def jobs_cancel(obj: Context, job_ids: tuple[int, ...]) -> None:
+    """Cancel scheduled, ready or blocked jobs (they end failed, reason Cancelled)."""
+    store = obj.store()
+    done = [i for i in job_ids if store.job_cancel(i)]
+    skipped = sorted(set(job_ids) - set(done))
+    console.print(f"Cancelled {len(done)} job(s).")
+    if skipped:
+        console.print(f"Not waiting (running, successful, failed or unknown): {skipped}")
+        raise SystemExit(1)

@@ -1,0 +1,163 @@
+"""Serving commands: `start` (the supervisor and its processes) and `dashboard` (the web
+dashboard under uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ..errors import ConfigError
+from .common import (
+    Context,
+    check_recurring_tasks,
+    config_option,
+    console,
+    err,
+    fail,
+    handle_errors,
+    require_migrated,
+)
+from .group import main
+
+__all__ = ["serve_dashboard", "start"]
+
+
+@main.command()
+@config_option()
+@click.option(
+    "--drain",
+    is_flag=True,
+    help="Exit 0 once nothing is ready, running or blocked and no scheduled job is due "
+    "within --drain-within.",
+)
+@click.option(
+    "--drain-within",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="With --drain: scheduled jobs (retries included) due within this long are waited for.",
+)
+@click.pass_obj
+@handle_errors
+def start(obj: Context, config_path: str | None, drain: bool, drain_within: float) -> None:
+    """Start the supervisor: it forks the configured workers and dispatchers."""
+    from ..processes.supervisor import Supervisor
+
+    if config_path:
+        obj.config_path = config_path
+    config = obj.config
+    logging.getLogger().setLevel(config.log_level)
+    problems = check_recurring_tasks(config)
+    if problems:
+        raise ConfigError(problems)
+    app = obj.app()
+    require_migrated(app)
+    supervisor = Supervisor(app, drain=drain, drain_within=drain_within)
+    code = supervisor.run()
+    if supervisor.drain_report:
+        err.print(f"stalwart: drained: {supervisor.drain_report}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+@main.command("dashboard")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--root-path", default="", help="Path prefix when a proxy mounts it, e.g. /jobs.")
+@click.option("--read-only", is_flag=True, help="Nobody may act: pages only.")
+@click.option(
+    "--trusted-proxy", multiple=True, metavar="CIDR", help="A proxy whose headers are believed."
+)
+@click.option("--cloudfront", is_flag=True, help="Believe CloudFront-Viewer-Address.")
+@click.option("--forwarded-for", is_flag=True, help="Believe X-Forwarded-For (trusted hops).")
+@click.option(
+    "--origin-secret-header",
+    default=None,
+    metavar="NAME",
+    help="Header CloudFront adds with $STALWART_DASHBOARD_ORIGIN_SECRET as its value.",
+)
+@click.option("--allow-ip", multiple=True, metavar="CIDR", help="Only these clients get in.")
+@click.option("--ssl-certfile", default=None, type=click.Path(dir_okay=False, exists=True))
+@click.option("--ssl-keyfile", default=None, type=click.Path(dir_okay=False, exists=True))
+@click.pass_obj
+@handle_errors
+def serve_dashboard(
+    obj: Context,
+    host: str,
+    port: int,
+    root_path: str,
+    read_only: bool,
+    trusted_proxy: tuple[str, ...],
+    cloudfront: bool,
+    forwarded_for: bool,
+    origin_secret_header: str | None,
+    allow_ip: tuple[str, ...],
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> None:
+    """Serve the web dashboard, production-ready with no proxy needed in front.
+
+    Users come from the environment: STALWART_DASHBOARD_ADMINS="alice:pw,..." may act,
+    STALWART_DASHBOARD_VIEWERS="bob:pw" may only look. With neither, every page
+    answers 401 saying how to set them.
+    """
+    import os
+
+    import uvicorn
+
+    from ..web import BasicAuth, ClientIPConfig
+    from ..web import dashboard as make_dashboard
+
+    try:
+        auth = BasicAuth.from_env_values(
+            os.environ.get("STALWART_DASHBOARD_ADMINS"),
+            os.environ.get("STALWART_DASHBOARD_VIEWERS"),
+        )
+        secret = os.environ.get("STALWART_DASHBOARD_ORIGIN_SECRET")
+        if origin_secret_header and not secret:
+            raise ValueError("--origin-secret-header needs $STALWART_DASHBOARD_ORIGIN_SECRET")
+        client_ip = None
+        if trusted_proxy or cloudfront or forwarded_for:
+            client_ip = ClientIPConfig(
+                trusted_proxies=trusted_proxy,
+                cloudfront=cloudfront,
+                forwarded_for=forwarded_for,
+                origin_secret_header=(
+                    (origin_secret_header, secret or "") if origin_secret_header else None
+                ),
+            )
+    except ValueError as exc:
+        fail(str(exc), 2)
+    app = obj.app()
+    require_migrated(app)
+    web = make_dashboard(
+        app, auth=auth, read_only=read_only, client_ip=client_ip, allow_ips=allow_ip
+    )
+    if auth is None:
+        err.print(
+            "[bold yellow]stalwart:[/] no users configured: every page answers 401. Set "
+            "STALWART_DASHBOARD_ADMINS=name:password (and STALWART_DASHBOARD_VIEWERS).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"Stalwart dashboard on http{'s' if ssl_certfile else ''}://{host}:{port}")
+    uvicorn.run(
+        web,
+        host=host,
+        port=port,
+        root_path=root_path,
+        # Our ClientIPMiddleware decides which forwarding headers to believe.
+        proxy_headers=False,
+        server_header=False,
+        # Idle keep-alive connections are closed soon; a slow client cannot hold
+        # the server (h11 caps header size; the app caps bodies).
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=256,
+        backlog=512,
+        h11_max_incomplete_event_size=16 * 1024,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_level=logging.getLogger().getEffectiveLevel(),
+    )
