@@ -58,7 +58,7 @@ from .bench_report import (
     stops_paying,
     to_json,
 )
-from .errors import StalwartError
+from .errors import ConfigError, StalwartError
 from .importing import import_attribute
 from .percentiles import percentile
 from .processes.fork import fork_actor
@@ -168,7 +168,10 @@ def resolve_task(
         return BenchTask(SLEEP_TASK, (ms,), label=f"sleep {ms:g} ms")
     if ":" not in spec:
         raise ValueError(f"task: {spec!r} is not noop, sleep:MS or module:function")
-    target = import_attribute(spec, "task")
+    try:
+        target = import_attribute(spec, "task")
+    except ConfigError as exc:
+        raise ValueError("; ".join(exc.problems)) from None
     if isinstance(target, Task):
         _register(app, target.name, target.func)
         return BenchTask(target.name, tuple(args), kwargs, label=spec)
