@@ -1,6 +1,6 @@
 """How one attempt ended, as the store records it: the one place that turns a return
-value or an exception into an `Outcome` (success, failure with or without a retry,
-snooze, discard), for sync and async jobs alike."""
+value (`succeeded`) or an exception (`failed`) into an `Outcome` — success, failure with
+or without a retry, snooze, discard — for sync and async jobs alike."""
 
 from __future__ import annotations
 
@@ -19,19 +19,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("stalwart.worker")
 
 
-def outcome_of(
-    app: App, job: ClaimedJob, started: float, error: BaseException | None, value: Any = None
-) -> Outcome:
-    """The outcome of an attempt that returned ``value`` (``error`` None) or raised."""
-    if error is None:
-        try:
-            return _success(job, value, started)
-        except SerializationError as exc:  # a return value that is not JSON
-            error = exc
-    return _failure(app, job, error, started)
-
-
-def _success(job: ClaimedJob, value: Any, started: float) -> Outcome:
+def succeeded(job: ClaimedJob, value: Any, started: float) -> Outcome:
+    """The attempt returned ``value``; SerializationError if it is not JSON."""
     if value is not None:
         check_json(value, f"return value of task {job.task_name}")
     return Outcome(
@@ -44,7 +33,8 @@ def _success(job: ClaimedJob, value: Any, started: float) -> Outcome:
     )
 
 
-def _failure(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
+def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
+    """The attempt raised ``exc``: a retry, a snooze, a discard or a final failure."""
     finished = time.time()
     now = utcnow()
     if isinstance(exc, Snooze):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..context import JobInfo, run_async_inline, run_sync
@@ -20,12 +20,11 @@ from ..serialization import loads
 from ..store import ClaimedJob, QueueSelector
 from .base import Actor
 from .completer import Completer
-from .outcomes import outcome_of
+from .outcomes import failed, succeeded
 from .pool import ExecutionPool
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..context import Hooks
 
 log = logging.getLogger("stalwart.worker")
 
@@ -145,11 +144,8 @@ class Worker(Actor):
 
     # ---- running one job ----
 
-    def _call(
-        self, job: ClaimedJob
-    ) -> tuple[Callable[..., Any], list[Any], dict[str, Any], JobInfo, str | None, Hooks]:
-        """What run_sync / run_async_inline need: the function, its arguments, the job."""
-        info = JobInfo(
+    def _job_info(self, job: ClaimedJob) -> JobInfo:
+        return JobInfo(
             id=job.id,
             task_name=job.task_name,
             attempt=job.attempts + 1,
@@ -157,26 +153,30 @@ class Worker(Actor):
             enqueued_at=job.enqueued_at,
             _shutdown=self.shutting_down,
         )
-        func = self.app.get_task(job.task_name).func
-        return func, loads(job.args), loads(job.kwargs), info, job.context, self.app.hooks
 
     def _execute(self, job: ClaimedJob) -> None:
         started = time.time()
         try:
-            value = run_sync(*self._call(job))
-        except BaseException as exc:
-            self.completer.push(outcome_of(self.app, job, started, exc))
-        else:
-            self.completer.push(outcome_of(self.app, job, started, None, value))
+            task = self.app.get_task(job.task_name)
+            args, kwargs, info = loads(job.args), loads(job.kwargs), self._job_info(job)
+            value = run_sync(task.func, args, kwargs, info, job.context, self.app.hooks)
+            outcome = succeeded(job, value, started)
+        except BaseException as exc:  # the job's error (or a return value not JSON)
+            outcome = failed(self.app, job, exc, started)
+        self.completer.push(outcome)
 
     async def _execute_async(self, job: ClaimedJob) -> None:
         started = time.time()
         try:
-            value = await run_async_inline(*self._call(job))
+            task = self.app.get_task(job.task_name)
+            args, kwargs, info = loads(job.args), loads(job.kwargs), self._job_info(job)
+            value = await run_async_inline(
+                task.func, args, kwargs, info, job.context, self.app.hooks
+            )
+            outcome = succeeded(job, value, started)
         except BaseException as exc:
-            self.completer.push(outcome_of(self.app, job, started, exc))
-        else:
-            self.completer.push(outcome_of(self.app, job, started, None, value))
+            outcome = failed(self.app, job, exc, started)
+        self.completer.push(outcome)
 
     # ---- stopping ----
 
