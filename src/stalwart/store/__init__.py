@@ -22,9 +22,7 @@ from .recurring import RecurringTaskRow
 from .sqlite import SqliteStore
 
 
-def open_store(
-    url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True
-) -> Store:
+def open_store(url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True) -> Store:
     """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
     False (the conformance suite runs the generic verbs on PostgreSQL that way)."""
     engine = make_engine(url)

@@ -27,11 +27,10 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import schema as s
-from .base import utcnow
 from .generic import Store
 from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
-from .ready import JOB_FIELDS, claimed_job
+from .ready import JOB_FIELDS
 from .records import ClaimedJob, NewJob, Outcome, QueueSelector
 
 # From this many jobs on, enqueue_many writes by COPY instead of INSERT.
@@ -70,25 +69,22 @@ class PostgresStore(Store):
             return self.run_statement(claim)
         return self.run(claim)
 
-    def _claim(
-        self, conn: Connection, process_id: int | None, queues: QueueSelector, limit: int
-    ) -> list[ClaimedJob]:
-        now = utcnow()
-        claimed: list[ClaimedJob] = []
-        for pattern in queues.patterns:
-            remaining = limit - len(claimed)
-            if remaining <= 0:
-                break
-            params: dict[str, Any] = {"limit": remaining, "pid": process_id, "now": now}
-            if pattern != "*":
-                prefix = pattern.endswith("*")
-                params["pattern"] = like_prefix(pattern[:-1]) if prefix else pattern
-            if claimed:  # rows an earlier, overlapping pattern of this claim took
-                params["taken"] = [c.id for c in claimed]
-            sql = claim_sql(pattern_kind(pattern), bool(claimed))
-            rows = conn.exec_driver_sql(sql, params).all()
-            claimed.extend(claimed_job(row, now) for row in rows)
-        return claimed
+    def _claim_pattern(
+        self,
+        conn: Connection,
+        pattern: str,
+        taken: list[int],
+        limit: int,
+        process_id: int | None,
+        now: datetime,
+    ) -> Sequence[Any]:
+        params: dict[str, Any] = {"limit": limit, "pid": process_id, "now": now}
+        if pattern != "*":
+            prefix = pattern.endswith("*")
+            params["pattern"] = like_prefix(pattern[:-1]) if prefix else pattern
+        if taken:
+            params["taken"] = taken
+        return conn.exec_driver_sql(claim_sql(pattern_kind(pattern), bool(taken)), params).all()
 
     def ready_listener(
         self, on_ready: Callable[[str], None], stopping: threading.Event

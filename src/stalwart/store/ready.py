@@ -69,26 +69,30 @@ class ReadyStore(StoreBase):
             remaining = limit - len(claimed)
             if remaining <= 0:
                 break
-            where = queue_condition(pattern)
-            if claimed:  # a row already taken by an earlier, overlapping pattern
-                where = where & r.c.job_id.not_in([c.id for c in claimed])
-            rows = self._claim_rows(conn, where, remaining, process_id, now)
+            # Rows an earlier, overlapping pattern of this claim took are left out.
+            taken = [c.id for c in claimed]
+            rows = self._claim_pattern(conn, pattern, taken, remaining, process_id, now)
             claimed.extend(claimed_job(row, now) for row in rows)
         return claimed
 
-    def _claim_rows(
+    def _claim_pattern(
         self,
         conn: Connection,
-        where: ColumnElement[bool],
+        pattern: str,
+        taken: list[int],
         limit: int,
         process_id: int | None,
         now: datetime,
     ) -> Sequence[Any]:
-        """Pick (with the jobs' fields), insert into claimed, delete from ready.
+        """Claim up to ``limit`` jobs of one queue pattern: pick them (with the jobs'
+        fields), insert them into claimed, delete them from ready.
 
         The insert and delete are sent to the driver as they are: SQLAlchemy's
         per-value processing cost more than the database's own work here.
         """
+        where = queue_condition(pattern)
+        if taken:
+            where = where & r.c.job_id.not_in(taken)
         pick = (
             select(*_JOB_FIELDS_AS_STORED)
             .select_from(r.join(j, j.c.id == r.c.job_id))
