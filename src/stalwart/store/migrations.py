@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, insert, select, text
+from sqlalchemy.schema import CreateColumn
 
 from .base import utcnow
 from .capabilities import Capabilities
+from . import schema as s
 from .schema import Timestamp, metadata
 
 
@@ -55,14 +57,20 @@ QUEUE_TABLES: tuple[str, ...] = (
     "stalwart_blocked_executions",
     "stalwart_semaphores",
     "stalwart_processes",
+    "stalwart_suspect_executions",
+    "stalwart_throttled_executions",
+    "stalwart_rate_limits",
+    "stalwart_cancellations",
 )
 
 
-def _tune_queue_tables(conn: Connection, caps: Capabilities) -> None:
+def _tune_queue_tables(
+    conn: Connection, caps: Capabilities, tables: tuple[str, ...] = QUEUE_TABLES
+) -> None:
     if not caps.autovacuum:
         return
     params = ", ".join(f"{k} = {v}" for k, v in QUEUE_TABLE_AUTOVACUUM.items())
-    for table in QUEUE_TABLES:
+    for table in tables:
         conn.execute(text(f"ALTER TABLE {table} SET ({params})"))
 
 
@@ -72,10 +80,34 @@ def _audit_log(conn: Connection, caps: Capabilities) -> None:
     audit_events.create(conn, checkfirst=True)
 
 
+JOB_CONTROL_COLUMNS = ("timeout", "expires_at", "rate_limits", "interruptions", "history")
+JOB_CONTROL_TABLES = (
+    s.suspect_executions,
+    s.throttled_executions,
+    s.rate_limits,
+    s.cancellations,
+)
+
+
+def _job_control(conn: Connection, caps: Capabilities) -> None:
+    for name in JOB_CONTROL_COLUMNS:
+        column = CreateColumn(s.jobs.c[name]).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {s.jobs.name} ADD COLUMN {column}"))
+    for table in JOB_CONTROL_TABLES:
+        table.create(conn, checkfirst=True)
+    _tune_queue_tables(conn, caps, tuple(t.name for t in JOB_CONTROL_TABLES))
+
+
 # In order. A database created fresh is stamped with all of them.
 MIGRATIONS: list[Migration] = [
     Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
     Migration("0002", "the dashboard's audit log, stalwart_audit_events", _audit_log),
+    Migration(
+        "0003",
+        "job control: timeouts, expiry, rate limits, interruptions, history; suspect, "
+        "throttled, rate-limit and cancellation tables",
+        _job_control,
+    ),
 ]
 
 _versions_meta = MetaData()

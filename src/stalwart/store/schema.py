@@ -1,4 +1,4 @@
-"""The declared schema: eleven ``stalwart_`` tables, one per concept.
+"""The declared schema: the ``stalwart_`` tables, one per concept.
 
 The job lives in ``stalwart_jobs``; each execution state has a small table of its own
 so the hot tables (ready, claimed) stay small however many finished jobs are kept.
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -61,6 +62,17 @@ jobs = Table(
     Column("crashes", Integer, nullable=False, default=0),
     Column("errors", LongText, nullable=True),
     Column("result", LongText, nullable=True),
+    # Job control (migration 0003). Seconds an attempt may run; past it, JobTimeout.
+    Column("timeout", Float, nullable=True),
+    # Not started by then: the job fails with Expired instead of running late.
+    Column("expires_at", Timestamp, nullable=True),
+    # JSON list of {"key", "limit", "per"}: the start rates this job must respect.
+    Column("rate_limits", LongText, nullable=True),
+    # How often a shutdown handed the job back while it ran.
+    Column("interruptions", Integer, nullable=False, default=0, server_default=text("0")),
+    # JSON list of {"at", "event", "detail"}: what happened to the job besides its
+    # attempts (handed back, suspected in a crash, run alone, cancel asked).
+    Column("history", LongText, nullable=True),
     # Clearing finished jobs walks this index in batches. Every index here is paid on
     # each enqueue, so the jobs table has no other.
     # Partial where supported: unfinished jobs (the ones being enqueued) skip it.
@@ -151,6 +163,61 @@ failed_executions = Table(
     Column("created_at", Timestamp, nullable=False),
     Index("ix_stalwart_failed_queue", "queue_name", "job_id"),
     Index("ix_stalwart_failed_error_class", "error_class", "job_id"),
+)
+
+# Jobs that were running beside a worker that crashed: suspects, each to run alone (a
+# process of its own) before it can be blamed. Ordered like ready.
+suspect_executions = Table(
+    "stalwart_suspect_executions",
+    metadata,
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index(
+    "ix_stalwart_suspect_queue_priority_job",
+    suspect_executions.c.queue_name,
+    suspect_executions.c.priority.desc(),
+    suspect_executions.c.job_id,
+)
+
+# Jobs over a start rate, in line per rate key until a start frees at ``due_at``.
+throttled_executions = Table(
+    "stalwart_throttled_executions",
+    metadata,
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("rate_key", String(255), nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_stalwart_throttled_due", "due_at", "rate_key"),
+)
+# Releasing a line takes its jobs in priority, then FIFO order.
+Index(
+    "ix_stalwart_throttled_key_priority_job",
+    throttled_executions.c.rate_key,
+    throttled_executions.c.priority.desc(),
+    throttled_executions.c.job_id,
+)
+
+# One row per rate key: the recent start times (JSON list of epoch seconds), the row
+# lock that orders the starts of that key (and no other).
+rate_limits = Table(
+    "stalwart_rate_limits",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("starts", LongText, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# Running jobs asked to stop: the worker holding one sees it and cancels it.
+cancellations = Table(
+    "stalwart_cancellations",
+    metadata,
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 pauses = Table(
