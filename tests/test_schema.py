@@ -96,7 +96,7 @@ def test_migrated_schema_equals_declared(backend: str, tmp_path: Path) -> None:
         applied = store.migrate()
         assert applied == [m.version for m in MIGRATIONS]
         assert _shape(store.engine) == _declared()
-        assert len(metadata.tables) == 12  # eleven + stalwart_audit_events
+        assert len(metadata.tables) == 16  # eleven, the audit log, four of job control
         assert all(name.startswith("stalwart_") for name in metadata.tables)
     finally:
         store.dispose()
@@ -162,14 +162,23 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
     backend: str, tmp_path: Path
 ) -> None:
     from stalwart.store.audit import audit_events
-    from stalwart.store.migrations import schema_migrations
+    from stalwart.store.migrations import (
+        JOB_CONTROL_COLUMNS,
+        JOB_CONTROL_TABLES,
+        schema_migrations,
+    )
 
     url = fresh_database_url(backend, tmp_path, "stalwart_migrate_delta")
     store = open_store(url)
     try:
         store.migrate()
-        # Put the database back at 0001, as one migrated before 0002 existed.
+        # Put the database back at 0001, as one migrated before 0002 existed: undo 0003
+        # (job control) and 0002 (the audit log).
         with store.engine.begin() as conn:
+            for table in JOB_CONTROL_TABLES:
+                table.drop(conn)
+            for column in JOB_CONTROL_COLUMNS:
+                conn.execute(text(f"ALTER TABLE stalwart_jobs DROP COLUMN {column}"))
             audit_events.drop(conn)
             conn.execute(schema_migrations.delete().where(schema_migrations.c.version != "0001"))
         assert store.pending_migrations() == [m.version for m in MIGRATIONS[1:]]
