@@ -8,6 +8,7 @@ reached is a failure, not a skip: `.ci/run` starts both before the tests.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 import stalwart
 from stalwart.config import Config
 from stalwart.store import Store, open_store
+
+from .fleet import REPO, Fleet, write_config
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -66,6 +69,21 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     finally:
         store.dispose()
     yield url
+
+
+@pytest.fixture
+def fleet(db_url: str, tmp_path: Path) -> Iterator[Fleet]:
+    """Real `stalwart start` processes on tests/apps/procapp.py (tests/fleet.py)."""
+    sys.path.insert(0, str(REPO))
+    from tests.apps.procapp import app as procapp  # registers the tasks
+
+    write_config(tmp_path / "stalwart.toml", db_url)
+    application = stalwart.App(config=Config(database_url=db_url, source="tests"))
+    application.tasks.update(procapp.tasks)
+    fleet = Fleet(tmp_path, db_url, tmp_path / "events.log", application)
+    yield fleet
+    fleet.kill_leftovers()
+    application.close()
 
 
 @pytest.fixture

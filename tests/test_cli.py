@@ -176,3 +176,19 @@ def test_retry_discard_pause_resume(
     assert app.paused_queues() == {"mail"}
     assert "resumed" in cli(app, "queues", "resume", "mail")
     assert app.paused_queues() == set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["jobs", "show", "99999999999999999999"],
+        ["jobs", "show", "0"],
+        ["jobs", "cancel", str(2**63)],
+        ["jobs", "retry", "1", "9" * 50],
+    ],
+)
+def test_job_ids_out_of_range_are_a_clear_usage_error(app: stalwart.App, args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["--database", app.config.database_url, *args])
+    assert result.exit_code == 2, result.output
+    assert "is not a job id (a whole number from 1 to 9223372036854775807)" in result.output
+    assert "Traceback" not in result.output

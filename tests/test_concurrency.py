@@ -263,9 +263,13 @@ def test_cancel_waiting_jobs(app: stalwart.App) -> None:
         assert result.errors[-1].exception_class == "stalwart.errors.Cancelled"
     # The ready one held the slot; cancelling it gave it back.
     assert semaphore(app.store, f"{job.name}/c")[0] == 1  # type: ignore[index]
+    # A claimed (running) job: the cancel is a request to its worker (issue: job
+    # control); a job that has ended cannot be cancelled.
     claimed = job.enqueue().id
     app.store.ready_claim(None, ALL, 1)
-    assert app.cancel_job(claimed) is False
+    assert app.cancel_job(claimed) is True
+    assert app.get_result(claimed).status is JobStatus.RUNNING
+    assert app.store.cancellations_among([claimed]) == {claimed}
 
 
 def test_discard_on_finishes_the_job_without_retry(app: stalwart.App) -> None:

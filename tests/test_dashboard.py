@@ -439,11 +439,14 @@ def test_job_detail_redaction_at_any_depth(
         tenant: int | None = None
 
     Current.session_id, Current.tenant = "sess-XYZ", 42
-    job = tasks["sign"].enqueue("tok-ABC", {"nested": [{"Secret-Key": "s3"}], "ok": "visible"})
+    # Secrets long enough that a random CSRF token in the page never contains one.
+    job = tasks["sign"].enqueue(
+        "tok-ABC", {"nested": [{"Secret-Key": "s3-nested"}], "ok": "visible"}
+    )
     Current.session_id, Current.tenant = None, None
-    job2 = tasks["deliver"].enqueue(1, password="hunter2", extra={"auth_token": "t0"})
+    job2 = tasks["deliver"].enqueue(1, password="hunter2", extra={"auth_token": "t0-extra"})
     html = client.get(f"/jobs/{job.id}").text + client.get(f"/jobs/{job2.id}").text
-    for secret in ("tok-ABC", "s3", "sess-XYZ", "hunter2", "t0"):
+    for secret in ("tok-ABC", "s3-nested", "sess-XYZ", "hunter2", "t0-extra"):
         assert secret not in html
     assert "[redacted]" in html
     assert "visible" in html
@@ -599,6 +602,45 @@ def test_sql_in_filters_is_bound_and_matches_nothing(
     )
     assert "Discarded 0 job(s)." in r.text
     assert app.get_result(failed).status == "FAILED"
+
+
+def test_ids_cursors_and_dates_out_of_range_are_400_or_404_never_500(
+    app: stalwart.App,
+    tasks: dict[str, stalwart.Task],
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    failed = failed_job(app, tasks)
+    huge, too_big = "99999999999999999999", str(2**63)
+    for path, expected in (
+        (f"/jobs?id={huge}", 400),
+        (f"/jobs?id={too_big}", 400),
+        (f"/jobs/{too_big}", 404),
+        ("/jobs/" + "9" * 5000, 404),
+        (f"/jobs?status=failed&cursor={huge}", 400),
+        (f"/jobs?status=successful&cursor=0001-01-01T00:00:00_{huge}", 400),
+        ("/jobs?status=failed&since=0001-01-01T00:00:00%2B01:00", 400),
+        ("/jobs?status=failed&until=9999-12-31T23:59:59-01:00", 400),
+        (f"/audit?before={huge}", 400),
+    ):
+        r = client.get(path)
+        assert r.status_code == expected, (path, r.status_code)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+    csrf = token(client)
+    for path in (f"/jobs/{too_big}/cancel", f"/jobs/{too_big}/retry"):
+        r = client.post(path, data={"csrf_token": csrf}, follow_redirects=False)
+        assert r.status_code == 404, path
+        assert r.headers["x-frame-options"] == "DENY"
+    r = client.post(
+        "/jobs/bulk",
+        data={"csrf_token": csrf, "action": "retry", "scope": "selected", "job_id": [too_big]},
+    )
+    assert r.status_code == 400
+    r = client.post(
+        "/jobs/bulk",
+        data={"csrf_token": csrf, "action": "retry", "scope": "selected", "job_id": ["9" * 5000]},
+    )
+    assert r.status_code == 400
+    assert app.get_result(failed).status == "FAILED"  # nothing was changed
 
 
 # ---- served like a product ----

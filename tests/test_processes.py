@@ -2,184 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 import stalwart
 from stalwart import JobStatus
-from stalwart.config import Config
 from stalwart.store import QueueSelector
 
+from .fleet import Fleet, alive, children_of, stop, write_config
 from .helpers import backdate_heartbeat, count, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Fleet:
-    """A directory with stalwart.toml for tests/apps/procapp.py, and helpers."""
-
-    dir: Path
-    url: str
-    log: Path
-    app: stalwart.App
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-        env["STALWART_TEST_LOG"] = str(self.log)
-        return env
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from stalwart.cli import main; main()",
-                "--log-level",
-                "INFO",
-                "start",
-                *args,
-            ],
-            cwd=self.dir,
-            env=self.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.started.append(proc)
-        return proc
-
-    def kill_leftovers(self) -> None:
-        """A failed test must not leave a fleet running: kill supervisors and children."""
-        for proc in self.started:
-            if proc.poll() is None:
-                for pid in [*children_of(proc.pid), proc.pid]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                proc.communicate(timeout=10)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", "from stalwart.cli import main; main()", *args],
-            cwd=self.dir,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    def events(self) -> list[tuple[str, int, int]]:
-        if not self.log.exists():
-            return []
-        out = []
-        for line in self.log.read_text().splitlines():
-            event, job, pid = line.split()[:3]
-            out.append((event, int(job), int(pid)))
-        return out
-
-    def timed_events(self) -> list[tuple[str, int, int, float, str]]:
-        """(event, job id, pid, unix time, key) of every recorded event."""
-        if not self.log.exists():
-            return []
-        out = []
-        for line in self.log.read_text().splitlines():
-            event, job, pid, at, key = line.split()
-            out.append((event, int(job), int(pid), float(at), key))
-        return out
-
-    def enqueue(self, task: str, *args: object) -> int:
-        return self.app.enqueue(task, args).id
-
-    def status(self, job_id: int) -> JobStatus:
-        return self.app.get_result(job_id).status
-
-
-def write_config(
-    path: Path,
-    url: str,
-    *,
-    processes: int = 2,
-    threads: int = 1,
-    maintenance: float = 60,
-    **overrides: object,
-) -> None:
-    body = {
-        "app": "tests.apps.procapp:app",
-        "database_url": url,
-        "heartbeat_interval": 0.3,
-        "alive_threshold": 2,
-        "shutdown_timeout": 1,
-        "max_crashes": 3,
-        **overrides,
-    }
-    lines = [f"{k} = {json.dumps(v)}" for k, v in body.items()]
-    lines += [
-        "[[workers]]",
-        'queues = ["*"]',
-        f"threads = {threads}",
-        f"processes = {processes}",
-        "polling_interval = 0.05",
-        "[[dispatchers]]",
-        "polling_interval = 0.1",
-        f"concurrency_maintenance_interval = {maintenance}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
-
-
-@pytest.fixture
-def fleet(db_url: str, tmp_path: Path) -> Iterator[Fleet]:
-    sys.path.insert(0, str(REPO))
-    from tests.apps.procapp import app as procapp  # registers the tasks
-
-    write_config(tmp_path / "stalwart.toml", db_url)
-    app = stalwart.App(config=Config(database_url=db_url, source="tests"))
-    app.tasks.update(procapp.tasks)
-    fleet = Fleet(tmp_path, db_url, tmp_path / "events.log", app)
-    yield fleet
-    fleet.kill_leftovers()
-    app.close()
-
-
-def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> str:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=timeout)
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
 
 
 def test_sigkill_a_worker_mid_job_retries_it_once_on_another_worker(fleet: Fleet) -> None:

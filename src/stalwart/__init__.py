@@ -3,9 +3,12 @@
 from .app import App
 from .context import CurrentAttributes, JobInfo, JobLogFilter, current_job
 from .errors import (
+    Cancelled,
     ConfigError,
     DatabaseUnavailable,
+    Expired,
     JobNotFound,
+    JobTimeout,
     ProcessExited,
     ProcessPruned,
     SerializationError,
@@ -14,24 +17,31 @@ from .errors import (
     UniqueJobExists,
     UnknownTaskError,
 )
-from .tasks import JobError, JobResult, JobStatus, Limit, Retry, Task
+from .policies import Limit, Rate, Retry
+from .results import JobError, JobEvent, JobResult, JobStatus
+from .tasks import Task
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Cancelled",
     "ConfigError",
     "CurrentAttributes",
     "DatabaseUnavailable",
+    "Expired",
     "JobError",
+    "JobEvent",
     "JobInfo",
     "JobLogFilter",
     "JobNotFound",
     "JobResult",
     "JobStatus",
+    "JobTimeout",
     "Limit",
     "ProcessExited",
     "ProcessPruned",
+    "Rate",
     "Retry",
     "SerializationError",
     "Snooze",

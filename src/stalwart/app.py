@@ -13,19 +13,18 @@ from .config import Config, load_config
 from .context import Hook, Hooks, capture_current
 from .errors import SerializationError, UnknownTaskError
 from .names import check_priority, check_queue_name
+from .policies import NO_RETRY, Limit, Rate, Retry
 from .recurring import COMMAND_TASK, Recurring, run_command, task_name_of
+from .results import JobResult, JobStatus, aware
 from .serialization import dump_arguments, dumps
 from .store import FailedFilter, NewJob, Store, open_store, utcnow
 from .tasks import (
     DEFAULT_QUEUE,
-    NO_RETRY,
-    JobResult,
-    JobStatus,
-    Limit,
-    Retry,
     Task,
     TaskOptions,
-    aware,
+    check_expires,
+    check_timeout,
+    expiry_time,
 )
 
 P = ParamSpec("P")
@@ -144,6 +143,9 @@ class App:
         on_crash: str = "retry",
         max_crashes: int | None = None,
         concurrency: Limit | Sequence[Limit] | None = None,
+        rate_limit: Rate | Sequence[Rate] | None = None,
+        timeout: float | timedelta | None = None,
+        expires: timedelta | datetime | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(  # type: ignore[misc]  # P and R are bound per overload
@@ -159,10 +161,16 @@ class App:
         on_crash: str = "retry",
         max_crashes: int | None = None,
         concurrency: Limit | Sequence[Limit] | None = None,
+        rate_limit: Rate | Sequence[Rate] | None = None,
+        timeout: float | timedelta | None = None,
+        expires: timedelta | datetime | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: ``@app.task`` or ``@app.task(queue_name=...)``."""
         if on_crash not in ("retry", "fail"):
             raise ValueError(f"on_crash must be 'retry' or 'fail', got {on_crash!r}")
+        rates = (rate_limit,) if isinstance(rate_limit, Rate) else tuple(rate_limit or ())
+        if not all(isinstance(r, Rate) for r in rates):
+            raise ValueError("rate_limit takes a stalwart.Rate or a list of them")
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
             options = TaskOptions(
@@ -180,6 +188,9 @@ class App:
                     if isinstance(concurrency, Limit)
                     else tuple(concurrency)
                 ),
+                rate_limits=rates,
+                timeout=None if timeout is None else check_timeout(timeout),
+                expires=None if expires is None else check_expires(expires),
             )
             existing = self.tasks.get(options.name)
             if existing is not None and existing.func is not fn:
@@ -292,9 +303,11 @@ class App:
     ) -> NewJob:
         args_json, kwargs_json = dump_arguments(args, kwargs)
         opts = task.options
-        limits = None
+        limits = rates = None
         if opts.concurrency:
             limits = dumps([lim.semaphore(opts.name, args, kwargs) for lim in opts.concurrency])
+        if opts.rate_limits:
+            rates = dumps([r.bucket(opts.name, args, kwargs) for r in opts.rate_limits])
         return NewJob(
             task_name=opts.name,
             queue_name=opts.queue_name,
@@ -306,6 +319,9 @@ class App:
             concurrency_limits=limits,
             unique_key=opts.unique_key,
             unique_conflict=opts.on_conflict,
+            timeout=opts.timeout,
+            expires_at=expiry_time(opts.expires, now),
+            rate_limits=rates,
         )
 
     def _enqueued_result(
@@ -336,8 +352,11 @@ class App:
         return JobResult.from_row(self.store.job_get(job_id), app=self)
 
     def cancel_job(self, job_id: int) -> bool:
-        """Take a scheduled, ready or blocked job out of line: it ends FAILED with a
-        `Cancelled` error (kept for the record). False if the job is not waiting."""
+        """Cancel a job that has not ended; it ends FAILED with a `Cancelled` error and
+        is never retried. A waiting job (scheduled, ready, blocked) leaves its line at
+        once; a running one sees ``current_job().cancelled`` become true and gets
+        `Cancelled` raised in it (an async one is cancelled) within about a second.
+        False if the job has ended (or never existed)."""
         return self.store.job_cancel(job_id)
 
     def pause_queue(self, queue_name: str) -> bool:

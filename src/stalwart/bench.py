@@ -63,8 +63,9 @@ from .importing import import_attribute
 from .percentiles import percentile
 from .processes.fork import fork_actor
 from .processes.worker import Worker
+from .results import JobResult, JobStatus
 from .store import QueueSelector
-from .tasks import JobResult, JobStatus, Task
+from .tasks import Task
 
 if TYPE_CHECKING:
     from .app import App

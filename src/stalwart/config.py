@@ -66,6 +66,9 @@ class Config:
     preserve_finished_jobs: bool = True
     clear_finished_jobs_after: float = 86400.0
     shutdown_timeout: float = 10.0
+    # After a job is interrupted (timeout, cancel), how long it may take to stop before
+    # its worker process is recycled.
+    timeout_grace: float = 5.0
     heartbeat_interval: float = 10.0
     alive_threshold: float = 60.0
     max_crashes: int = 3
@@ -184,6 +187,7 @@ _TOP: dict[str, Callable[[Any], Any]] = {
     "preserve_finished_jobs": _bool,
     "clear_finished_jobs_after": _duration(0),
     "shutdown_timeout": _duration(0),
+    "timeout_grace": _duration(0),
     "heartbeat_interval": _duration(0.1),
     "alive_threshold": _duration(1),
     "max_crashes": _int(1),

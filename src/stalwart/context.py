@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from .serialization import check_json, dumps, loads
 
@@ -140,6 +140,10 @@ def restore_current(captured: str | Mapping[str, Any] | None) -> None:
                 cls._vars[name].set(value)
 
 
+class Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
 @dataclass
 class JobInfo:
     """What a running job knows about itself: `stalwart.current_job()`."""
@@ -150,11 +154,18 @@ class JobInfo:
     queue_name: str
     enqueued_at: datetime | None
     _shutdown: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancel: Flag | None = field(default=None, repr=False)
 
     @property
     def shutting_down(self) -> bool:
         """True once the worker was asked to stop: finish up or raise to be retried."""
         return self._shutdown.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone cancelled this job (``app.cancel_job``): stop and return,
+        or raise. If the job does not, `Cancelled` is raised in it."""
+        return self._cancel is not None and self._cancel.is_set()
 
 
 _current_job: contextvars.ContextVar[JobInfo] = contextvars.ContextVar("stalwart.current_job")

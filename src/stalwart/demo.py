@@ -22,9 +22,9 @@ from rich.table import Table
 from .app import App
 from .config import Config
 from .context import CurrentAttributes
+from .policies import Retry
 from .processes import Dispatcher, Worker
 from .store.statuses import STATUSES
-from .tasks import Retry
 
 
 class DemoCurrent(CurrentAttributes):

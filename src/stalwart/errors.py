@@ -57,7 +57,17 @@ class ProcessPruned(StalwartError):
 
 
 class Cancelled(StalwartError):
-    """Recorded on a job cancelled while it waited (or replaced by a unique job)."""
+    """A job was cancelled: while it waited (or replaced by a unique job), or while it
+    ran (raised in it, as for a timeout). A cancelled job is never retried."""
+
+
+class JobTimeout(StalwartError):
+    """An attempt ran past its task's ``timeout``: raised in the job (an async job is
+    cancelled); the attempt fails and the task's ``Retry`` decides what comes next."""
+
+
+class Expired(StalwartError):
+    """A job with ``expires`` was not started in time: it fails instead of running late."""
 
 
 class Discarded(StalwartError):

@@ -15,9 +15,9 @@ from .config import Config, RecurringConfig
 from .errors import CommandNotConfigured, ConfigError
 from .importing import import_attribute
 from .names import check_priority, check_queue_name
+from .results import JobResult
 from .schedules import Schedule, parse_schedule
 from .store import RecurringTaskRow
-from .tasks import JobResult
 
 if TYPE_CHECKING:
     from .store import StoreProtocol

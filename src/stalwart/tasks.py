@@ -1,4 +1,5 @@
-"""Tasks, their options, and job results — the API users write against.
+"""Tasks and their options — the API users write against (results: `results.py`,
+retry and limits: `policies.py`).
 
 Names follow Django's `django.tasks`: `@task`, `enqueue`, `using(run_after=...)`,
 `priority` from -100 to 100 (larger runs first), `queue_name`, result statuses.
@@ -7,21 +8,19 @@ Names follow Django's `django.tasks`: `@task`, `enqueue`, `using(run_after=...)`
 from __future__ import annotations
 
 import asyncio
-import enum
 import inspect
-import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from .context import JobInfo, run_async_inline, run_sync
 from .names import check_priority, check_queue_name
-from .serialization import loads
+from .policies import NO_RETRY, Limit, Rate, Retry
+from .results import JobResult
 
 if TYPE_CHECKING:
     from .context import Hooks
-    from .store import JobRow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,118 +43,6 @@ class TaskApp(Protocol):
     def get_result(self, job_id: int) -> JobResult: ...
 
 
-class JobStatus(enum.StrEnum):
-    SCHEDULED = "SCHEDULED"
-    READY = "READY"
-    BLOCKED = "BLOCKED"
-    RUNNING = "RUNNING"
-    SUCCESSFUL = "SUCCESSFUL"
-    FAILED = "FAILED"
-
-
-@dataclass(frozen=True)
-class Retry:
-    """How often a failing task is tried, and how long to wait between attempts.
-
-    ``attempts`` counts every run, the first included. The delay before attempt n+1,
-    in seconds, after n failed attempts:
-
-    - ``"exponential"``: ``base * 2 ** (n - 1)``
-    - ``"linear"``: ``base * n``
-    - ``"constant"``: ``base``
-    - a callable: ``backoff(n)``
-
-    capped at ``max_delay``; with ``jitter`` the delay is multiplied by a random factor
-    in [0.5, 1.0] so a burst of failures does not retry as a burst. Only exceptions that
-    are instances of ``on`` are retried; others fail the job at once.
-    """
-
-    attempts: int = 1
-    backoff: str | Callable[[int], float] = "exponential"
-    base: float = 1.0
-    max_delay: float = 3600.0
-    jitter: bool = True
-    on: tuple[type[BaseException], ...] = (Exception,)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ValueError(f"Retry attempts must be an integer >= 1, got {self.attempts!r}")
-        if isinstance(self.backoff, str) and self.backoff not in (
-            "exponential",
-            "linear",
-            "constant",
-        ):
-            raise ValueError(
-                f"Retry backoff {self.backoff!r} is not one of exponential, linear, "
-                "constant or a callable"
-            )
-        if self.base < 0 or self.max_delay < 0:
-            raise ValueError("Retry base and max_delay must be >= 0")
-
-    def delay(self, failed_attempts: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after ``failed_attempts`` failures (the formula above)."""
-        n = failed_attempts
-        if callable(self.backoff):
-            raw = float(self.backoff(n))
-        elif self.backoff == "exponential":
-            raw = self.base * 2 ** (n - 1)
-        elif self.backoff == "linear":
-            raw = self.base * n
-        else:
-            raw = self.base
-        capped = min(max(raw, 0.0), self.max_delay)
-        if self.jitter:
-            capped *= (rng or random).uniform(0.5, 1.0)
-        return capped
-
-    def should_retry(self, failed_attempts: int, exc: BaseException) -> bool:
-        return failed_attempts < self.attempts and isinstance(exc, self.on)
-
-
-NO_RETRY = Retry()
-
-
-@dataclass(frozen=True)
-class Limit:
-    """A concurrency limit: at most ``to`` jobs with the same key run at once.
-
-    ``key`` is called with the job's arguments (``key(*args, **kwargs)``) and returns
-    the part of the key that varies (an account id, say); jobs of tasks that share a
-    ``group`` share the limit (default: the task's own name). A job over the limit is
-    blocked — never lost — and runs when a slot frees, in priority then FIFO order; with
-    ``on_conflict="discard"`` it fails at once with a ``Discarded`` error instead.
-    ``duration`` bounds how long a slot is held without being given back: if the holder
-    dies, the slot frees itself after it.
-    """
-
-    to: int = 1
-    key: Callable[..., object] | None = None
-    duration: timedelta = timedelta(minutes=3)
-    group: str | None = None
-    on_conflict: str = "block"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.to, int) or self.to < 1:
-            raise ValueError(f"Limit to must be an integer >= 1, got {self.to!r}")
-        if self.on_conflict not in ("block", "discard"):
-            raise ValueError(
-                f"Limit on_conflict must be 'block' or 'discard', got {self.on_conflict!r}"
-            )
-        if self.duration.total_seconds() <= 0:
-            raise ValueError("Limit duration must be positive")
-
-    def semaphore(
-        self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        part = "" if self.key is None else str(self.key(*args, **kwargs))
-        return {
-            "key": f"{self.group or task_name}/{part}"[:255],
-            "to": self.to,
-            "duration": self.duration.total_seconds(),
-            "on_conflict": self.on_conflict,
-        }
-
-
 @dataclass(frozen=True)
 class TaskOptions:
     name: str
@@ -169,6 +56,12 @@ class TaskOptions:
     concurrency: tuple[Limit, ...] = ()
     unique_key: str | None = None
     on_conflict: str = "raise"
+    rate_limits: tuple[Rate, ...] = ()
+    # Seconds an attempt may run before it fails with JobTimeout.
+    timeout: float | None = None
+    # A job not started within this long after its enqueue (or by this time) fails with
+    # Expired instead of running late.
+    expires: timedelta | datetime | None = None
 
 
 class Task(Generic[P, R]):
@@ -209,14 +102,22 @@ class Task(Generic[P, R]):
         queue_name: str | None = None,
         unique_key: str | None = None,
         on_conflict: str | None = None,
+        timeout: float | timedelta | None = None,
+        expires: timedelta | datetime | None = None,
     ) -> Task[P, R]:
         r"""A copy of this task with other enqueue options.
 
         ``unique_key``: while a job with this key is not finished, enqueueing another
         ``"raise"``\s `UniqueJobExists` (default), ``"ignore"``\s it (returning the
         existing job), or ``"replace"``\s the waiting one (a running one is kept).
+        ``timeout``: seconds (or a timedelta) an attempt may run. ``expires``: a delay
+        after enqueue or a time; not started by then, the job fails with Expired.
         """
         changes: dict[str, Any] = {}
+        if timeout is not None:
+            changes["timeout"] = check_timeout(timeout)
+        if expires is not None:
+            changes["expires"] = check_expires(expires)
         if unique_key is not None:
             if not isinstance(unique_key, str) or not 0 < len(unique_key) <= 255:
                 raise ValueError("unique_key must be a string of 1 to 255 characters")
@@ -276,6 +177,36 @@ class Task(Generic[P, R]):
         )
 
 
+def check_timeout(timeout: object) -> float:
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    if (
+        not isinstance(seconds, (int, float))
+        or isinstance(seconds, bool)
+        or not 0 < seconds <= 366 * 86400
+    ):
+        raise ValueError(
+            f"timeout must be a positive number of seconds or a timedelta, got {timeout!r}"
+        )
+    return float(seconds)
+
+
+def check_expires(expires: object) -> timedelta | datetime:
+    if isinstance(expires, timedelta) and expires.total_seconds() > 0:
+        return expires
+    if isinstance(expires, datetime):
+        return expires
+    raise ValueError(f"expires must be a positive timedelta or a datetime, got {expires!r}")
+
+
+def expiry_time(expires: timedelta | datetime | None, enqueued: datetime) -> datetime | None:
+    """The naive-UTC time a job must have started by."""
+    if expires is None:
+        return None
+    if isinstance(expires, timedelta):
+        return enqueued + expires
+    return to_run_at(expires)
+
+
 def to_run_at(run_after: timedelta | datetime) -> datetime:
     """An absolute, naive-UTC time from a delay or a time (naive times are UTC)."""
     if isinstance(run_after, timedelta):
@@ -285,83 +216,3 @@ def to_run_at(run_after: timedelta | datetime) -> datetime:
             return run_after.astimezone(UTC).replace(tzinfo=None)
         return run_after
     raise TypeError(f"run_after must be a timedelta or a datetime, got {type(run_after).__name__}")
-
-
-def aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.replace(tzinfo=UTC)
-
-
-@dataclass
-class JobError:
-    """One failed attempt: the exception's class, message and traceback."""
-
-    exception_class: str
-    message: str
-    traceback: str
-    at: datetime | None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> JobError:
-        at = d.get("at")
-        return cls(
-            exception_class=str(d.get("class", "")),
-            message=str(d.get("message", "")),
-            traceback=str(d.get("traceback", "")),
-            at=datetime.fromisoformat(at) if isinstance(at, str) else None,
-        )
-
-
-@dataclass
-class JobResult:
-    """A job as stored: status, arguments, timing, errors and return value."""
-
-    id: int
-    status: JobStatus
-    task_name: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    queue_name: str
-    priority: int
-    enqueued_at: datetime | None
-    scheduled_at: datetime | None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    attempts: int = 0
-    crashes: int = 0
-    errors: list[JobError] = field(default_factory=list)
-    return_value: Any = None
-    _app: TaskApp | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (JobStatus.SUCCESSFUL, JobStatus.FAILED)
-
-    def refresh(self) -> None:
-        """Reload from the database."""
-        if self._app is None:
-            raise RuntimeError("this JobResult is not bound to an App")
-        fresh = self._app.get_result(self.id)
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(fresh, name))
-
-    @classmethod
-    def from_row(cls, row: JobRow, app: TaskApp | None = None) -> JobResult:
-        errors = [JobError.from_dict(e) for e in (loads(row.errors) or [])]
-        return cls(
-            id=row.id,
-            status=JobStatus(row.status),
-            task_name=row.task_name,
-            args=loads(row.args),
-            kwargs=loads(row.kwargs),
-            queue_name=row.queue_name,
-            priority=row.priority,
-            enqueued_at=aware(row.enqueued_at),
-            scheduled_at=aware(row.scheduled_at),
-            started_at=aware(row.started_at),
-            finished_at=aware(row.finished_at),
-            attempts=row.attempts,
-            crashes=row.crashes,
-            errors=errors,
-            return_value=loads(row.result) if row.finished_at else None,
-            _app=app,
-        )

@@ -6,6 +6,7 @@ test can count runs per job and tell which process ran them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -96,3 +97,83 @@ def flaky_once(n: int) -> None:
     if stalwart.current_job().attempt == 1:
         raise RuntimeError("first attempt fails")
     record("end")
+
+
+# ---- job control ----
+
+
+@app.task(name="proc.busy", timeout=1)
+def busy(seconds: float) -> None:
+    """A pure-Python busy loop: a timeout is raised in it."""
+    record("start")
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+    record("end")
+
+
+@app.task(name="proc.stuck", timeout=1)
+def stuck(seconds: float) -> None:
+    """Blocked in C (one long sleep): no exception reaches it; its worker is recycled."""
+    record("start")
+    time.sleep(seconds)
+    record("end")
+
+
+@app.task(name="proc.async_sleep", timeout=1)
+async def async_sleep(seconds: float) -> None:
+    record("start")
+    await asyncio.sleep(seconds)
+    record("end")
+
+
+@app.task(name="proc.polite", retry=stalwart.Retry(attempts=3, base=0))
+def polite(seconds: float) -> str:
+    """Stops by itself when cancelled (cooperative)."""
+    record("start")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if stalwart.current_job().cancelled:
+            record("cancelled")
+            return "stopped early"
+        time.sleep(0.01)
+    record("end")
+    return "done"
+
+
+@app.task(name="proc.spin", retry=stalwart.Retry(attempts=3, base=0))
+def spin(seconds: float) -> None:
+    """Ignores cancels: Cancelled is raised in it."""
+    record("start")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    record("end")
+
+
+@app.task(name="proc.async_wait", retry=stalwart.Retry(attempts=3, base=0))
+async def async_wait(seconds: float) -> None:
+    record("start")
+    await asyncio.sleep(seconds)
+    record("end")
+
+
+@app.task(name="proc.crasher", max_crashes=3)
+def crasher() -> None:
+    """Kills its own process (os._exit): whatever runs beside it dies with it."""
+    record("start")
+    time.sleep(0.3)
+    os._exit(1)
+
+
+@app.task(
+    name="proc.rated", rate_limit=stalwart.Rate(5, per=timedelta(seconds=1), key=lambda key: key)
+)
+def rated(key: str) -> None:
+    record("start", key)
+
+
+@app.task(name="proc.expiring", expires=timedelta(seconds=1))
+def expiring(n: int) -> None:
+    record("start")

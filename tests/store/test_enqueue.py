@@ -86,20 +86,33 @@ def test_job_get_of_an_unknown_id_raises(store: Store) -> None:
         store.job_get(424242)
 
 
-def test_cancel_takes_waiting_jobs_out_of_line_only(store: Store) -> None:
+def test_cancel_takes_waiting_jobs_out_of_line_and_asks_running_ones_to_stop(
+    store: Store,
+) -> None:
     ready, later, running = store.jobs_enqueue(
         [job(), job(at=utcnow() + timedelta(hours=1)), job(priority=-1)]
     )
     pid = register(store)
     assert store.job_cancel(ready) and store.job_cancel(later)
     assert claim_all(store, pid) == [running]
-    assert not store.job_cancel(running)
-    assert not store.job_cancel(ready)  # already cancelled
+    assert not store.job_cancel(ready)  # already cancelled: it has ended
     for job_id in (ready, later):
         row = store.job_get(job_id)
         assert row.status == "FAILED"
         [error] = json.loads(row.errors or "[]")
         assert error["class"] == "stalwart.errors.Cancelled"
+    # A running job cannot leave its worker: the request waits for it to look.
+    assert store.cancellations_among([running, ready]) == set()
+    assert store.job_cancel(running) and store.job_cancel(running)  # twice: one request
+    assert store.cancellations_among([running, ready]) == {running}
+    assert store.job_get(running).status == "RUNNING"
+    assert [e["event"] for e in json.loads(store.job_get(running).history or "[]")] == ["cancel"]
+    # It finished meanwhile: harmless. The request is moot; upkeep forgets it.
+    store.claimed_complete(pid, [success(running)])
+    assert store.job_get(running).status == "SUCCESSFUL"
+    assert not store.job_cancel(running)
+    assert store.cancellations_prune() == 1
+    assert store.cancellations_among([running]) == set()
 
 
 def test_clear_finished_deletes_only_old_finished_jobs(store: Store) -> None:

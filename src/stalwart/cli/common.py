@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -20,10 +20,12 @@ from ..app import App
 from ..config import Config, load_config
 from ..errors import ConfigError, DatabaseUnavailable, StalwartError
 from ..importing import import_attribute
+from ..names import parse_job_id
+from ..results import JobResult
 from ..store import Store, open_store
-from ..tasks import JobResult
 
 __all__ = [
+    "JOB_ID",
     "Context",
     "call_options",
     "check_recurring_tasks",
@@ -113,6 +115,27 @@ def parse_call(args_json: str, kwargs_json: str) -> tuple[list[Any], dict[str, A
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         fail("--args must be a JSON list and --kwargs a JSON object", 2)
     return args, kwargs
+
+
+if TYPE_CHECKING:  # generic in newer click only
+    _IntParam = click.ParamType[int]
+else:
+    _IntParam = click.ParamType
+
+
+class JobIdType(_IntParam):
+    """A job id on the command line: a number any id column can hold, else exit 2."""
+
+    name = "JOB_ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return parse_job_id(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+JOB_ID = JobIdType()
 
 
 # ---- the app, the schema, the config ----

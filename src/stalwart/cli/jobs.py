@@ -6,11 +6,12 @@ import click
 from rich.table import Table
 
 from ..errors import JobNotFound
+from ..results import JobResult
 from ..store import FailedFilter, JobRow, Store
 from ..store.reads import JobFilter
 from ..store.statuses import ALIASES, STATUSES, status_named
-from ..tasks import JobResult
 from .common import (
+    JOB_ID,
     Context,
     F,
     console,
@@ -91,7 +92,7 @@ def _jobs_of(store: Store, which: JobFilter, limit: int) -> list[JobRow]:
 
 
 @jobs.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @json_option()
 @click.pass_obj
 @handle_errors
@@ -125,7 +126,7 @@ def _failed_filter(
 
 
 def _bulk_options(fn: F) -> F:
-    fn = click.argument("job_ids", nargs=-1, type=int)(fn)
+    fn = click.argument("job_ids", nargs=-1, type=JOB_ID)(fn)
     fn = click.option("--all", "all_", is_flag=True, help="Every failed job.")(fn)
     fn = click.option("--task", default=None)(fn)
     fn = click.option("--queue", default=None)(fn)
@@ -159,7 +160,7 @@ _failed_command("discard", "Discarded", "Delete failed jobs for good.")
 
 
 @jobs.command("cancel")
-@click.argument("job_ids", nargs=-1, type=int, required=True)
+@click.argument("job_ids", nargs=-1, type=JOB_ID, required=True)
 @click.pass_obj
 @handle_errors
 def jobs_cancel(obj: Context, job_ids: tuple[int, ...]) -> None:

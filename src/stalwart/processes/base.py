@@ -138,6 +138,8 @@ class Actor(Process):
     """A long-running loop in a process of its own (a worker, dispatcher, scheduler)."""
 
     kind = "actor"
+    # What the actor's process exits with when run() returns (see fork.run_child).
+    exit_code = 0
 
     def __init__(
         self, app: App, *, name: str | None = None, supervisor_id: int | None = None
@@ -155,6 +157,10 @@ class Actor(Process):
         """Ask the actor to finish: it stops taking work and returns from run()."""
         self.stopping.set()
         self.wake.set()
+
+    def hand_back_now(self) -> None:
+        """Stop at once (a second Ctrl-C): what the actor holds goes back."""
+        self.stop()
 
     def should_stop(self) -> bool:
         return self.stopping.is_set()

@@ -1,4 +1,5 @@
-"""The dispatcher: moves due scheduled jobs to ready, and keeps the tables trim."""
+"""The dispatcher: moves due scheduled jobs to ready (and jobs over a start rate, as
+starts free), and keeps the tables trim."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ class Dispatcher(Actor):
     def dispatch_once(self) -> int:
         try:
             moved = self.store.scheduled_dispatch_due(self.batch_size)
+            # Lines of jobs over a start rate: their heads go when starts free.
+            moved += self.store.throttled_release(self.batch_size)
             self._maintain()
         except DatabaseUnavailable as exc:
             self.outage(exc)
@@ -77,6 +80,7 @@ class Dispatcher(Actor):
         if time.monotonic() >= self._next_concurrency:
             self._next_concurrency = time.monotonic() + self.concurrency_interval
             expired, unblocked = self.store.semaphores_maintain(self.batch_size)
+            self.store.cancellations_prune()
             if expired or unblocked:
                 log.info(
                     "%s: %d semaphore(s) expired, %d job(s) unblocked",

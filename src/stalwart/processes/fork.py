@@ -44,8 +44,15 @@ def run_child(app: App, make: Callable[[], Actor]) -> int:
     def graceful(signum: int, _frame: FrameType | None) -> None:
         actor.stop()
 
+    def now(signum: int, _frame: FrameType | None) -> None:
+        actor.hand_back_now()
+
+    # The supervisor decides: SIGTERM to finish up, SIGUSR1 to hand everything back at
+    # once (a second Ctrl-C), SIGQUIT to exit on the spot. A terminal's Ctrl-C reaches
+    # the whole process group: children leave it to their supervisor.
     signal.signal(signal.SIGTERM, graceful)
-    signal.signal(signal.SIGINT, graceful)
+    signal.signal(signal.SIGUSR1, now)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
 
     def watch_parent() -> None:
@@ -62,4 +69,4 @@ def run_child(app: App, make: Callable[[], Actor]) -> int:
     except Exception:
         log.exception("%s crashed", actor.name)
         return 1
-    return 0
+    return actor.exit_code

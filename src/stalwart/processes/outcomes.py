@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SerializationError, Snooze, UnknownTaskError, error_record
+from ..errors import Cancelled, SerializationError, Snooze, UnknownTaskError, error_record
 from ..serialization import check_json, dumps
 from ..store import ClaimedJob, Outcome, utcnow
 
@@ -61,7 +61,10 @@ def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Out
             concurrency_limits=job.concurrency_limits,
         )
     retry_at = None
-    retryable = task is not None and not isinstance(exc, (UnknownTaskError, SerializationError))
+    # Cancelled: by request, never again; a task unknown here or a result that is not
+    # JSON: the same next time.
+    final = (UnknownTaskError, SerializationError, Cancelled)
+    retryable = task is not None and not isinstance(exc, final)
     if task is not None and retryable and task.options.retry.should_retry(job.attempts + 1, exc):
         retry_at = now + timedelta(seconds=task.options.retry.delay(job.attempts + 1))
     if retry_at is None:

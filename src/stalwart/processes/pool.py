@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..store import ClaimedJob
+from .board import RunningBoard
 
 log = logging.getLogger("stalwart.worker")
 
@@ -32,8 +33,14 @@ class ExecutionPool:
         run_async: AsyncRunner,
         name: str,
         prefetch: int = 0,
+        board: RunningBoard | None = None,
     ) -> None:
         self.size = threads + prefetch
+        # Jobs started and not ended, also written where the supervisor can read them.
+        self._board = board
+        self._started: set[int] = set()
+        # Given up while still running (stuck past a timeout): their end is not counted.
+        self._abandoned: set[int] = set()
         self._run_sync = run_sync
         self._run_async = run_async
         self._name = name
@@ -68,8 +75,14 @@ class ExecutionPool:
             return len(self._running) - self._active
 
     def running(self) -> set[int]:
+        """Claimed by this pool: executing or waiting for a thread."""
         with self._lock:
             return set(self._running)
+
+    def started(self) -> set[int]:
+        """Executing now (started, not ended)."""
+        with self._lock:
+            return set(self._started)
 
     def wait_for_slots(self, wanted: int, timeout: float) -> None:
         """Wait until ``wanted`` slots are free, or no claimed job is left waiting for
@@ -108,15 +121,32 @@ class ExecutionPool:
             else:
                 self._inbox.put(job)
 
+    def _begin(self, job_id: int) -> None:
+        # Called with the lock held, as a job starts.
+        self._active += 1
+        self._started.add(job_id)
+        if self._board is not None:
+            self._board.mark(job_id)
+
     def _done(self, job_id: int, was_active: bool = False) -> None:
         with self._freed:
-            if was_active:
-                self._active -= 1
-            self._running.discard(job_id)
-            # Wake a waiter only when there is one, and the claimer only when it would
-            # claim: not once per finished job.
-            if self._watchers and (self._wanted == 0 or self._claim_due()):
-                self._freed.notify_all()
+            if job_id in self._abandoned:  # ended long after it was given up
+                self._abandoned.discard(job_id)
+                return
+            self._end(job_id, was_active)
+
+    def _end(self, job_id: int, was_active: bool) -> None:
+        # Called with the lock held.
+        if was_active:
+            self._active -= 1
+            self._started.discard(job_id)
+            if self._board is not None:
+                self._board.clear(job_id)
+        self._running.discard(job_id)
+        # Wake a waiter only when there is one, and the claimer only when it would
+        # claim: not once per finished job.
+        if self._watchers and (self._wanted == 0 or self._claim_due()):
+            self._freed.notify_all()
 
     def _thread_main(self) -> None:
         while True:
@@ -128,7 +158,7 @@ class ExecutionPool:
                     self._set_aside.append(job)
                 continue
             with self._lock:
-                self._active += 1
+                self._begin(job.id)
             try:
                 self._run_sync(job)
             except BaseException:  # the runner records errors; this is a last resort
@@ -152,12 +182,20 @@ class ExecutionPool:
                 self._set_aside.append(job)
             return
         with self._lock:
-            self._active += 1
+            self._begin(job.id)
         task = asyncio.get_running_loop().create_task(self._run_async(job))
         task.add_done_callback(lambda _t: self._finish_async(job.id))
 
     def _finish_async(self, job_id: int) -> None:
         self._done(job_id, was_active=True)
+
+    def abandon(self, job_id: int) -> None:
+        """Count a job stuck past its timeout as ended (its thread or the event loop is
+        still in it): the worker is recycling, and must not wait for it."""
+        with self._freed:
+            if job_id in self._started:
+                self._end(job_id, was_active=True)
+                self._abandoned.add(job_id)
 
     def stop_starting(self) -> None:
         """Start no more jobs; those waiting stay claimed until `take_waiting`."""

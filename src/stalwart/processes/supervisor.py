@@ -1,10 +1,14 @@
-"""The supervisor: forks the configured actors, replaces the ones that die, prunes
-dead processes (on any host) and decides the fate of the jobs they held.
+"""The supervisor: forks the configured actors, replaces the ones that die, recovers the
+jobs of dead processes (its children, and any process anywhere whose heartbeat went
+stale), and runs suspects of a crash alone.
 
 The supervisor itself runs a single thread (so forking stays safe): one loop that
 reaps children, heartbeats, prunes, and checks for drain, a few times a second.
-Signals: TERM/INT stop gracefully (children finish their jobs up to
-``shutdown_timeout``, then hand them back); QUIT stops at once.
+
+Signals: the first TERM/INT stops gracefully — it says how many jobs are running and
+how long it waits (children finish their jobs up to ``shutdown_timeout``, then hand them
+back); a second one hands every job back at once and exits within about two seconds.
+QUIT stops on the spot.
 """
 
 from __future__ import annotations
@@ -14,23 +18,20 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ..config import DispatcherConfig, WorkerConfig
-from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned, error_record
-from ..store import utcnow
-from .base import Actor, Process, interruptible_sleep
-from .dispatcher import Dispatcher
+from ..errors import DatabaseUnavailable
+from ..store import QueueSelector, utcnow
+from .base import Process, interruptible_sleep
 from .fork import fork_actor
-from .scheduler import Scheduler
-from .worker import Worker
+from .recovery import CrashRecovery
+from .slots import Slot, configured_slots, isolation_slot, worker_queues
+from .worker import RECYCLE_EXIT_CODE
 
 if TYPE_CHECKING:
     from ..app import App
@@ -41,20 +42,8 @@ log = logging.getLogger("stalwart.supervisor")
 QUICK_DEATH_S = 5.0
 MAX_RESTART_DELAY_S = 60.0
 LOOP_INTERVAL_S = 0.1
-
-
-@dataclass
-class Slot:
-    """One configured child: what to run, and its current process if any."""
-
-    kind: str
-    make: Callable[[str, int | None], Actor]
-    pid: int | None = None
-    name: str = ""
-    started_at: float = 0.0
-    quick_deaths: int = 0
-    restart_at: float = 0.0
-    exits: list[int] = field(default_factory=list)
+# After a second Ctrl-C, children have this long to hand their jobs back and exit.
+HAND_BACK_S = 1.5
 
 
 class Supervisor(Process):
@@ -69,30 +58,19 @@ class Supervisor(Process):
         self.drain_within = drain_within
         # What draining left behind, said when it stops: "N scheduled job(s) left, ...".
         self.drain_report: str | None = None
-        self.slots = self._slots()
-        self._stop_requested: str | None = None  # "graceful" | "immediate"
+        self.slots = configured_slots(app)
+        self.recovery = CrashRecovery(app)
+        self.queues = worker_queues(app)
+        # The one-off child running suspects alone, while there are any.
+        self.isolation: Slot | None = None
+        self._look_for_suspects = True
+        self._stop_requested: str | None = None  # "graceful" | "now" | "immediate"
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._drain_quiet = 0
         # When the database last became reachable for us: after an outage, others need
         # a heartbeat or two before their stale rows mean they are dead.
         self._db_ok_since = time.monotonic()
-
-    # ---- configuration → slots ----
-
-    def _slots(self) -> list[Slot]:
-        slots = [
-            Slot("worker", partial(_make_worker, self.app, wc))
-            for wc in self.config.workers
-            for _ in range(wc.processes)
-        ]
-        slots += [
-            Slot("dispatcher", partial(_make_dispatcher, self.app, dc))
-            for dc in self.config.dispatchers
-        ]
-        if self.config.scheduler:  # one per supervisor, unless `scheduler = false`
-            slots.append(Slot("scheduler", partial(_make_scheduler, self.app)))
-        return slots
 
     def metadata(self) -> dict[str, Any]:
         return {"children": len(self.slots)}
@@ -102,6 +80,9 @@ class Supervisor(Process):
 
     def pause(self, seconds: float) -> None:
         interruptible_sleep(seconds, self.should_stop)
+
+    def children(self) -> list[Slot]:
+        return [*self.slots, *([self.isolation] if self.isolation else [])]
 
     # ---- main loop ----
 
@@ -129,9 +110,12 @@ class Supervisor(Process):
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_interval
             self._heartbeat()
+            self._look_for_suspects = True
         if now >= self._next_prune:
             self._next_prune = now + self.config.heartbeat_interval
             self._prune()
+        if self._look_for_suspects:
+            self._run_suspects()
         if self.drain:
             self._check_drained()
 
@@ -153,6 +137,8 @@ class Supervisor(Process):
     def _start(self, slot: Slot) -> None:
         slot.name = f"{slot.kind}-{socket.gethostname()}-{uuid.uuid4().hex[:10]}"
         actor_name, supervisor_id = slot.name, self.process_id
+        if slot.board is not None:
+            slot.board.reset()
         slot.pid = fork_actor(self.app, lambda: slot.make(actor_name, supervisor_id))
         slot.started_at = time.monotonic()
         log.info("started %s (pid %d)", slot.name, slot.pid)
@@ -167,7 +153,7 @@ class Supervisor(Process):
                 return out
             if pid == 0:
                 return out
-            slot = next((s for s in self.slots if s.pid == pid), None)
+            slot = next((s for s in self.children() if s.pid == pid), None)
             if slot is not None:
                 slot.pid = None
                 out.append((slot, pid, os.waitstatus_to_exitcode(status)))
@@ -177,15 +163,20 @@ class Supervisor(Process):
             slot.exits.append(code)
             lived = time.monotonic() - slot.started_at
             log.log(
-                logging.INFO if code == 0 and self._stop_requested else logging.WARNING,
+                logging.INFO if code in (0, RECYCLE_EXIT_CODE) else logging.WARNING,
                 "%s (pid %d) exited with %s after %.1f s",
                 slot.name,
                 pid,
                 f"signal {-code}" if code < 0 else f"code {code}",
                 lived,
             )
-            self._recover_child(slot.name, pid, code)
-            slot.quick_deaths = slot.quick_deaths + 1 if lived < QUICK_DEATH_S else 0
+            self._child_gone(slot, pid, code)
+            if slot is self.isolation:
+                self.isolation = None
+                self._look_for_suspects = True
+                continue
+            quick = lived < QUICK_DEATH_S and code != RECYCLE_EXIT_CODE
+            slot.quick_deaths = slot.quick_deaths + 1 if quick else 0
             delay = (
                 0.0
                 if slot.quick_deaths == 0
@@ -195,36 +186,10 @@ class Supervisor(Process):
                 log.warning("%s keeps dying at start; restarting in %.1f s", slot.kind, delay)
             slot.restart_at = time.monotonic() + delay
 
-    def _recover_child(self, name: str, pid: int, code: int) -> None:
-        """A child is gone: its jobs are crashed jobs (retried or failed by policy)."""
-        try:
-            row = self.store.process_by_name(name)
-            if row is None:
-                return
-            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            self._recover(row.id, ProcessExited(f"process {name} (pid {pid}) {how}"))
-        except DatabaseUnavailable as exc:
-            # Its row stays; pruning finds it once its heartbeat is stale.
-            log.warning("could not recover jobs of %s now: %s", name, exc)
-
-    def _recover(self, process_id: int, error: Exception) -> None:
-        retried, failed = self.store.claimed_recover(
-            process_id, error_record(error, ""), self._should_retry
-        )
-        if retried or failed:
-            log.warning(
-                "jobs of a dead process: %d back to ready, %d failed (%s)",
-                len(retried),
-                len(failed),
-                type(error).__name__,
-            )
-
-    def _should_retry(self, task_name: str, crashes: int) -> bool:
-        task = self.app.tasks.get(task_name)
-        on_crash = task.options.on_crash if task else "retry"
-        max_crashes = task.options.max_crashes if task else self.config.max_crashes
-        # The poison guard: a job that kills its worker every time ends up failed.
-        return on_crash == "retry" and crashes < max_crashes
+    def _child_gone(self, slot: Slot, pid: int, code: int) -> None:
+        running = slot.board.running() if slot.board is not None else None
+        if self.recovery.child_gone(slot.name, pid, code, running):
+            self._look_for_suspects = True
 
     def _prune(self) -> None:
         """Processes anywhere whose heartbeat is stale are dead: recover their jobs.
@@ -233,32 +198,24 @@ class Supervisor(Process):
         is pruned until the database has been reachable for two heartbeats: after an
         outage every heartbeat is stale, not every process dead.
         """
-        grace = 2 * self.config.heartbeat_interval
-        if time.monotonic() - self._db_ok_since < grace:
+        if time.monotonic() - self._db_ok_since < 2 * self.config.heartbeat_interval:
             return
-        mine = {slot.name for slot in self.slots if slot.pid is not None}
+        mine = {slot.name for slot in self.children() if slot.pid is not None}
+        if self.recovery.prune({self.process_id}, mine):
+            self._look_for_suspects = True
+
+    def _run_suspects(self) -> None:
+        """Start a child that runs suspects alone, if there are any for our queues."""
+        self._look_for_suspects = False
+        if self.isolation is not None or not self.queues or self._stop_requested:
+            return
         try:
-            stale = self.store.processes_stale(timedelta(seconds=self.config.alive_threshold))
-            for row in stale:
-                if row.id == self.process_id or row.name in mine:
-                    continue
-                log.warning(
-                    "pruning %s %s (pid %d on %s): no heartbeat since %s",
-                    row.kind,
-                    row.name,
-                    row.pid,
-                    row.hostname,
-                    row.last_heartbeat_at,
-                )
-                self._recover(
-                    row.id,
-                    ProcessPruned(
-                        f"process {row.name} (pid {row.pid} on {row.hostname}) stopped "
-                        f"heartbeating; last heartbeat {row.last_heartbeat_at} UTC"
-                    ),
-                )
-        except DatabaseUnavailable as exc:
-            log.warning("could not prune dead processes now: %s", exc)
+            if not self.store.suspects_any(QueueSelector(self.queues)):
+                return
+        except DatabaseUnavailable:
+            return
+        self.isolation = isolation_slot(self.app, self.queues)
+        self._start(self.isolation)
 
     def _check_drained(self) -> None:
         try:
@@ -276,43 +233,78 @@ class Supervisor(Process):
     # ---- stopping ----
 
     def _install_signals(self) -> None:
-        def graceful(signum: int, _frame: FrameType | None) -> None:
-            self._stop_requested = "graceful"
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            # The first asks for a graceful stop, a second for handing back now.
+            self._stop_requested = "now" if self._stop_requested else "graceful"
 
         def immediate(signum: int, _frame: FrameType | None) -> None:
             self._stop_requested = "immediate"
 
-        signal.signal(signal.SIGTERM, graceful)
-        signal.signal(signal.SIGINT, graceful)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGQUIT, immediate)
 
+    def running_jobs(self) -> int:
+        return sum(len(s.board.running()) for s in self.children() if s.board and s.pid)
+
     def _shutdown(self) -> None:
-        immediate = self._stop_requested == "immediate"
-        sig = signal.SIGQUIT if immediate else signal.SIGTERM
-        live = [s for s in self.slots if s.pid is not None]
-        for slot in live:
-            _signal(slot.pid, sig)
-        if immediate:
+        if self._stop_requested == "immediate":
+            for slot in self.children():
+                _signal(slot.pid, signal.SIGQUIT)
             return
+        if self.drain_report is None:
+            say(
+                f"stalwart: stopping: {self.running_jobs()} job(s) running; waiting up to "
+                f"{self.config.shutdown_timeout:g} s (shutdown_timeout) for them to finish. "
+                "Press Ctrl-C again to hand them back now."
+            )
+        for slot in self.children():
+            _signal(slot.pid, signal.SIGTERM)
         # Children finish running jobs up to shutdown_timeout; then they are killed.
         deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
-        while any(s.pid is not None for s in self.slots) and time.monotonic() < deadline:
+        handing_back = False
+        while any(s.pid is not None for s in self.children()) and time.monotonic() < deadline:
+            if self._stop_requested == "now" and not handing_back:
+                handing_back = True
+                say("stalwart: handing every job back now.")
+                for slot in self.children():
+                    _signal(slot.pid, signal.SIGUSR1)
+                deadline = time.monotonic() + HAND_BACK_S
             self._reap_exiting()
-            time.sleep(0.05)
-        for slot in self.slots:
+            time.sleep(0.02)
+        for slot in self.children():
             if slot.pid is not None:
                 log.warning("%s did not stop in time; killing it", slot.name)
                 _signal(slot.pid, signal.SIGKILL)
                 os.waitpid(slot.pid, 0)
-                self._recover_child(slot.name, slot.pid, -signal.SIGKILL)
+                self._killed(slot)
                 slot.pid = None
         self.deregister()
         log.info("%s stopped", self.name)
 
     def _reap_exiting(self) -> None:
         for slot, pid, code in self._exited():
-            if code != 0:
-                self._recover_child(slot.name, pid, code)
+            if code not in (0, RECYCLE_EXIT_CODE):
+                self._child_gone(slot, pid, code)
+
+    def _killed(self, slot: Slot) -> None:
+        """A child we killed ourselves at shutdown: its jobs go back, no crash charged."""
+        running = slot.board.running() if slot.board is not None else []
+        try:
+            row = self.store.process_by_name(slot.name)
+            if row is None:
+                return
+            self.store.claimed_release(
+                row.id, interrupted=running, why="its worker was killed at shutdown"
+            )
+            self.store.process_deregister(row.id)
+        except DatabaseUnavailable as exc:
+            log.warning("could not hand back the jobs of %s: %s", slot.name, exc)
+
+
+def say(line: str) -> None:
+    """One line for the person at the terminal, whatever the log level."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def drain_report(scheduled: int, next_due: datetime | None, now: datetime) -> str:
@@ -325,33 +317,6 @@ def drain_report(scheduled: int, next_due: datetime | None, now: datetime) -> st
         f"{done}; left {scheduled} scheduled job(s), the next due at "
         f"{next_due:%Y-%m-%d %H:%M:%S} UTC (in {wait:,.0f} s)"
     )
-
-
-def _make_worker(app: App, wc: WorkerConfig, name: str, supervisor_id: int | None) -> Actor:
-    return Worker(
-        app,
-        queues=wc.queues,
-        threads=wc.threads,
-        prefetch=wc.prefetch,
-        polling_interval=wc.polling_interval,
-        name=name,
-        supervisor_id=supervisor_id,
-    )
-
-
-def _make_dispatcher(app: App, dc: DispatcherConfig, name: str, supervisor_id: int | None) -> Actor:
-    return Dispatcher(
-        app,
-        polling_interval=dc.polling_interval,
-        batch_size=dc.batch_size,
-        concurrency_maintenance_interval=dc.concurrency_maintenance_interval,
-        name=name,
-        supervisor_id=supervisor_id,
-    )
-
-
-def _make_scheduler(app: App, name: str, supervisor_id: int | None) -> Actor:
-    return Scheduler(app, name=name, supervisor_id=supervisor_id)
 
 
 def _signal(pid: int | None, sig: int) -> None:

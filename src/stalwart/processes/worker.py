@@ -1,9 +1,14 @@
 """The worker: claims ready jobs up to its idle capacity and runs them.
 
-Three parts run side by side: the claim loop (this actor's run()), the execution pool
-(`pool.py`), and the completer (`completer.py`), which writes finished attempts in
-batches every few milliseconds instead of one commit per job. `outcomes.py` turns what
-an attempt returned or raised into what is recorded.
+Four parts run side by side: the claim loop (this actor's run()), the execution pool
+(`pool.py`), the completer (`completer.py`), which writes finished attempts in batches
+every few milliseconds instead of one commit per job, and the watcher of timeouts and
+cancels (`interrupts.py`). `attempt.py` runs one attempt, `outcomes.py` turns what it
+returned or raised into what is recorded.
+
+An isolation worker (``isolation=True``: one thread, no prefetch) runs suspects — jobs
+that were running beside others when a worker died — one at a time, so that a crash of
+its process can be charged to the one job it ran; it stops when none is left.
 """
 
 from __future__ import annotations
@@ -14,19 +19,23 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..context import JobInfo, run_async_inline, run_sync
 from ..errors import DatabaseUnavailable
-from ..serialization import loads
 from ..store import ClaimedJob, QueueSelector
+from .attempt import Attempts
 from .base import Actor
+from .board import RunningBoard
 from .completer import Completer
-from .outcomes import failed, succeeded
+from .interrupts import Interrupts, Running
 from .pool import ExecutionPool
 
 if TYPE_CHECKING:
     from ..app import App
 
 log = logging.getLogger("stalwart.worker")
+
+# The exit code of a worker that recycles itself (a job stuck past its timeout): its
+# supervisor starts a fresh one at once (EX_TEMPFAIL).
+RECYCLE_EXIT_CODE = 75
 
 
 class Worker(Actor):
@@ -43,13 +52,17 @@ class Worker(Actor):
         name: str | None = None,
         supervisor_id: int | None = None,
         shutdown_timeout: float | None = None,
+        board: RunningBoard | None = None,
+        isolation: bool = False,
     ) -> None:
         super().__init__(app, name=name, supervisor_id=supervisor_id)
         self.queues = QueueSelector(tuple(queues))
-        self.threads = threads
-        # Claimed jobs waiting for a thread: bigger claims, fewer transactions. Off by
-        # default: a job waiting in a worker that crashes counts that crash too.
-        self.prefetch = 0 if prefetch is None else prefetch
+        self.isolation = isolation
+        self.threads = 1 if isolation else threads
+        # Claimed jobs waiting for a thread: bigger claims, fewer transactions. A job
+        # waiting here when the worker dies is handed back, charged nothing.
+        self.prefetch = 0 if prefetch is None or isolation else prefetch
+        self.board = board
         self.polling_interval = polling_interval
         self.shutdown_timeout = (
             app.config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
@@ -58,6 +71,18 @@ class Worker(Actor):
         self.shutting_down = threading.Event()
         self.completer = Completer(self.name, lambda: self.store, lambda: self.process_id)
         self.pool: ExecutionPool | None = None
+        self.interrupts = Interrupts(
+            self.name,
+            lambda: self.store,
+            lambda: self.pool.running() if self.pool else set(),
+            self._give_up,
+            app.config.timeout_grace,
+        )
+        self.attempts = Attempts(
+            app, lambda: self.store, self.interrupts, self.completer.push, self.shutting_down
+        )
+        # Set by a second Ctrl-C: hand every job back now, running ones too.
+        self.hand_back = threading.Event()
 
     @property
     def jobs_done(self) -> int:
@@ -65,11 +90,14 @@ class Worker(Actor):
         return self.completer.written
 
     def metadata(self) -> dict[str, Any]:
-        return {
+        meta: dict[str, Any] = {
             "queues": list(self.queues.patterns),
             "threads": self.threads,
             "prefetch": self.prefetch,
         }
+        if self.isolation:
+            meta["isolation"] = True
+        return meta
 
     def stop(self) -> None:
         self.shutting_down.set()
@@ -77,14 +105,43 @@ class Worker(Actor):
             self.pool.stop_starting()
         super().stop()
 
+    def hand_back_now(self) -> None:
+        """Stop at once: every job this worker holds goes back, running ones too."""
+        self.hand_back.set()
+        self.stop()
+
+    def recycle(self, why: str) -> None:
+        """Stop taking jobs, let the others finish, exit for a fresh process."""
+        if not self.stopping.is_set():
+            log.error("%s: %s; recycling this worker process", self.name, why)
+        self.exit_code = RECYCLE_EXIT_CODE
+        self.stop()
+
+    def _give_up(self, running: Running) -> None:
+        # The watcher's call: a job did not stop after it was interrupted.
+        self.completer.push(self.attempts.given_up(running))
+        if self.pool is not None:
+            self.pool.abandon(running.job.id)
+        what = "timed out" if running.reason == "timeout" else "was cancelled"
+        self.recycle(
+            f"job {running.job.id} ({running.job.task_name}) {what} and did not stop "
+            f"within timeout_grace ({self.interrupts.grace:g} s): it is stuck outside Python"
+        )
+
     # ---- the claim loop ----
 
     def run(self) -> None:
         self.register()
         self.pool = ExecutionPool(
-            self.threads, self._execute, self._execute_async, self.name, self.prefetch
+            self.threads,
+            self.attempts.run_sync,
+            self.attempts.run_async,
+            self.name,
+            self.prefetch,
+            self.board,
         )
         self.completer.start()
+        self.interrupts.start()
         listener = self.store.ready_listener(self._on_ready, self.stopping)
         if listener is not None:
             listener.start()
@@ -104,7 +161,7 @@ class Worker(Actor):
             pool.wait_for_slots(batch, self.polling_interval)
             return
         try:
-            jobs = self.store.ready_claim(self.process_id, self.queues, idle)
+            jobs = self._claim(idle)
         except DatabaseUnavailable as exc:
             self.outage(exc)
             return
@@ -119,6 +176,14 @@ class Worker(Actor):
         if len(jobs) < idle:
             # The queues are empty (or paused): wait for more.
             self.sleep(self.polling_interval)
+
+    def _claim(self, limit: int) -> list[ClaimedJob]:
+        if not self.isolation:
+            return self.store.ready_claim(self.process_id, self.queues, limit)
+        suspect = self.store.suspect_claim(self.process_id, self.queues)
+        if suspect is None and self.pool is not None and not self.pool.running():
+            self.stop()  # none left to run alone
+        return [] if suspect is None else [suspect]
 
     def _after_outage(self, pool: ExecutionPool, fresh: list[ClaimedJob]) -> None:
         """Release claims we hold but know nothing of: a claim whose commit reached the
@@ -142,42 +207,6 @@ class Worker(Actor):
         task = self.app.tasks.get(job.task_name)
         return task is not None and task.is_async
 
-    # ---- running one job ----
-
-    def _job_info(self, job: ClaimedJob) -> JobInfo:
-        return JobInfo(
-            id=job.id,
-            task_name=job.task_name,
-            attempt=job.attempts + 1,
-            queue_name=job.queue_name,
-            enqueued_at=job.enqueued_at,
-            _shutdown=self.shutting_down,
-        )
-
-    def _execute(self, job: ClaimedJob) -> None:
-        started = time.time()
-        try:
-            task = self.app.get_task(job.task_name)
-            args, kwargs, info = loads(job.args), loads(job.kwargs), self._job_info(job)
-            value = run_sync(task.func, args, kwargs, info, job.context, self.app.hooks)
-            outcome = succeeded(job, value, started)
-        except BaseException as exc:  # the job's error (or a return value not JSON)
-            outcome = failed(self.app, job, exc, started)
-        self.completer.push(outcome)
-
-    async def _execute_async(self, job: ClaimedJob) -> None:
-        started = time.time()
-        try:
-            task = self.app.get_task(job.task_name)
-            args, kwargs, info = loads(job.args), loads(job.kwargs), self._job_info(job)
-            value = await run_async_inline(
-                task.func, args, kwargs, info, job.context, self.app.hooks
-            )
-            outcome = succeeded(job, value, started)
-        except BaseException as exc:
-            outcome = failed(self.app, job, exc, started)
-        self.completer.push(outcome)
-
     # ---- stopping ----
 
     def _shutdown(self, pool: ExecutionPool) -> None:
@@ -186,18 +215,38 @@ class Worker(Actor):
         if waiting:
             ids = [job.id for job in waiting]
             self.retrying(lambda: self.store.claimed_release(self.process_id, ids))
-        if not pool.wait_empty(self.shutdown_timeout):
+        why = f"{self.name} stopped before it finished"
+        if not self._wait_running(pool):
+            why = (
+                "a second Ctrl-C handed it back at once"
+                if self.hand_back.is_set()
+                else f"{self.name} stopped and it ran past shutdown_timeout "
+                f"({self.shutdown_timeout:g} s)"
+            )
             log.warning(
-                "%s: %d job(s) still running after %.1f s; handing them back",
+                "%s: %d job(s) still running; handing them back (%s)",
                 self.name,
-                len(pool.running()),
-                self.shutdown_timeout,
+                len(pool.started()),
+                why,
             )
         self.completer.stop_and_flush()
-        unfinished = pool.running()
-        if unfinished:
-            released = self.retrying(lambda: self.store.claimed_release(self.process_id))
+        unfinished = pool.started()
+        if pool.running():
+            released = self.retrying(
+                lambda: self.store.claimed_release(
+                    self.process_id, interrupted=sorted(unfinished), why=why
+                )
+            )
             log.warning("%s: released %d job(s) back to ready", self.name, released)
+        self.interrupts.stop()
         pool.shutdown()
         self.deregister()
         log.info("%s stopped after %d job(s)", self.name, self.jobs_done)
+
+    def _wait_running(self, pool: ExecutionPool) -> bool:
+        """Wait for running jobs to end, up to shutdown_timeout or a second Ctrl-C."""
+        deadline = time.monotonic() + self.shutdown_timeout
+        while time.monotonic() < deadline and not self.hand_back.is_set():
+            if pool.wait_empty(min(0.1, max(0.0, deadline - time.monotonic()))):
+                return True
+        return pool.wait_empty(0)

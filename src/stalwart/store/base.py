@@ -80,6 +80,11 @@ def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
+def to_epoch(at: datetime) -> float:
+    """Seconds since the epoch of a naive-UTC (or aware) datetime."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
 class StoreBase:
     # How often a transaction that hit a deadlock or a busy SQLite file is tried again.
     max_retries = 8

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 
 from . import schema as s
 from .base import StoreBase, driver_sql, epoch_timestamp, from_epoch, utcnow
+from .history import add_history
 from .records import Outcome
 from .semaphores import Waiting, make_ready, release
 
@@ -93,6 +95,7 @@ class ClaimedStore(StoreBase):
         ready: list[Waiting] = []
         scheduled: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        throttled: list[dict[str, Any]] = []
         discarded: list[int] = []
         for o in outcomes:
             row = current[o.job_id]
@@ -103,7 +106,8 @@ class ClaimedStore(StoreBase):
                 {
                     "b_id": o.job_id,
                     "b_errors": json.dumps(errors) if errors else None,
-                    "b_started": from_epoch(o.started_at),
+                    # Not started (over a rate, expired): the last start stays.
+                    "b_started": from_epoch(o.started_at) if o.started_at else None,
                     "b_inc": 1 if o.counts_attempt else 0,
                     # A retry or snooze for later: the job's scheduled time is the new one.
                     "b_sched": o.retry_at if o.retry_at and o.retry_at > now else None,
@@ -117,6 +121,9 @@ class ClaimedStore(StoreBase):
             }
             if o.kind == "discard":
                 discarded.append(o.job_id)
+            elif o.kind == "throttle" and o.retry_at is not None:
+                key = str(o.rate_key)[:255]
+                throttled.append({**execution, "rate_key": key, "due_at": o.retry_at})
             elif o.retry_at is None:
                 error = o.error or {}
                 failed.append(
@@ -139,7 +146,7 @@ class ClaimedStore(StoreBase):
             .where(j.c.id == bindparam("b_id"))
             .values(
                 errors=bindparam("b_errors"),
-                started_at=bindparam("b_started"),
+                started_at=func.coalesce(bindparam("b_started", type_=s.Timestamp), j.c.started_at),
                 attempts=j.c.attempts + bindparam("b_inc"),
                 scheduled_at=func.coalesce(
                     bindparam("b_sched", type_=s.Timestamp), j.c.scheduled_at
@@ -153,14 +160,38 @@ class ClaimedStore(StoreBase):
             conn.execute(
                 update(j).where(j.c.id.in_(discarded)).values(finished_at=now, unique_key=None)
             )
+        if throttled:
+            conn.execute(insert(s.throttled_executions), throttled)
+            for row in throttled:
+                add_history(
+                    conn, [row["job_id"]], "rate", f"in line for a start of {row['rate_key']}"
+                )
         _insert_executions(conn, scheduled=scheduled, failed=failed)
+        # A cancel asked of a job now out of claimed is done with (acted on, or moot).
+        conn.execute(delete(s.cancellations).where(s.cancellations.c.job_id.in_(ids)))
 
-    def claimed_release(self, process_id: int | None, job_ids: Sequence[int] | None = None) -> int:
-        """Hand claimed jobs back to ready, as if never started (a graceful shutdown)."""
-        return self.run(lambda conn: self._release(conn, process_id, job_ids))
+    def claimed_release(
+        self,
+        process_id: int | None,
+        job_ids: Sequence[int] | None = None,
+        *,
+        interrupted: Sequence[int] = (),
+        why: str = "its worker stopped",
+    ) -> int:
+        """Hand claimed jobs back to ready, as if never started (a graceful shutdown).
+
+        Jobs in ``interrupted`` were running: each keeps a record of it (its
+        ``interruptions`` count and a line of history saying ``why``).
+        """
+        return self.run(lambda conn: self._release(conn, process_id, job_ids, interrupted, why))
 
     def _release(
-        self, conn: Connection, process_id: int | None, job_ids: Sequence[int] | None
+        self,
+        conn: Connection,
+        process_id: int | None,
+        job_ids: Sequence[int] | None,
+        interrupted: Sequence[int],
+        why: str,
     ) -> int:
         q = select(c.c.job_id).where(_owner_is(process_id))
         if job_ids is not None:
@@ -169,6 +200,12 @@ class ClaimedStore(StoreBase):
         if ids:
             requeue(conn, ids)
             conn.execute(delete(c).where(c.c.job_id.in_(ids)))
+            cut = sorted(set(ids) & set(interrupted))
+            if cut:
+                conn.execute(
+                    update(j).where(j.c.id.in_(cut)).values(interruptions=j.c.interruptions + 1)
+                )
+                add_history(conn, cut, "interrupted", f"handed back while it ran: {why}")
         return len(ids)
 
     def claimed_recover(
@@ -176,13 +213,23 @@ class ClaimedStore(StoreBase):
         process_id: int,
         error: dict[str, Any],
         should_retry: Callable[[str, int], bool],
-    ) -> tuple[list[int], list[int]]:
-        """Decide the fate of jobs held by a process that is gone; deregister it.
+        running: Sequence[int] | None = None,
+    ) -> Recovery:
+        """Decide the fate of the jobs of a process that is gone; deregister it.
 
-        Each job's crash count goes up by one; ``should_retry(task_name, crashes)`` says
-        whether it goes back to ready or fails with ``error``. Returns (retried, failed).
+        ``running``: the jobs it was running when it died, if known (its supervisor
+        reads them from memory it shares with it); None: unknown (pruned from afar).
+
+        - A job it held but had not started is handed back to ready, charged nothing.
+        - A job running alone (the only one, or the only one it held if we do not
+          know) is blamed: its crash count goes up by one, ``error`` is recorded, and
+          ``should_retry(task_name, crashes)`` says whether it runs again — alone, as a
+          suspect — or fails.
+        - Jobs running beside others are suspects, not guilty: each runs again alone
+          (`suspect_executions`) before anything is charged to it.
         """
-        return self.run(lambda conn: self._recover(conn, process_id, error, should_retry))
+        known = None if running is None else set(running)
+        return self.run(lambda conn: self._recover(conn, process_id, error, should_retry, known))
 
     def _recover(
         self,
@@ -190,7 +237,8 @@ class ClaimedStore(StoreBase):
         process_id: int,
         error: dict[str, Any],
         should_retry: Callable[[str, int], bool],
-    ) -> tuple[list[int], list[int]]:
+        running: set[int] | None,
+    ) -> Recovery:
         q = (
             select(
                 j.c.id,
@@ -198,50 +246,103 @@ class ClaimedStore(StoreBase):
                 j.c.crashes,
                 j.c.errors,
                 j.c.queue_name,
+                j.c.priority,
                 j.c.concurrency_limits,
             )
             .select_from(c.join(j, j.c.id == c.c.job_id))
             .where(c.c.process_id == process_id)
+            .order_by(j.c.id)
         )
         rows = conn.execute(q.with_for_update()).all()
-        retried: list[int] = []
-        failed: list[int] = []
+        out = Recovery()
         now = utcnow()
-        for row in rows:
+        ran = [r for r in rows if running is None or int(r.id) in running]
+        out.handed_back = [int(r.id) for r in rows if r not in ran]
+        if len(ran) == 1:
+            row = ran[0]
             crashes = int(row.crashes) + 1
             errors = json.loads(row.errors) if row.errors else []
             errors.append({**error, "at": now.isoformat()})
             conn.execute(
                 update(j).where(j.c.id == row.id).values(crashes=crashes, errors=json.dumps(errors))
             )
-            (retried if should_retry(row.task_name, crashes) else failed).append(int(row.id))
+            if should_retry(row.task_name, crashes):
+                out.retried.append(int(row.id))
+            else:
+                out.failed.append(int(row.id))
+        elif ran:
+            out.suspects = [int(r.id) for r in ran]
         ids = [int(r.id) for r in rows]
         if ids:
             conn.execute(delete(c).where(c.c.job_id.in_(ids)))
-        if retried:
-            requeue(conn, retried)  # still holding their slots: they run again at once
-        if failed:
-            queue_of = {int(r.id): r.queue_name for r in rows}
-            release(conn, [r.concurrency_limits for r in rows if int(r.id) in failed], now)
+        if out.handed_back:
+            requeue(conn, out.handed_back)
+        # A crash charged and retried, or a suspect: it runs next alone, in a process of
+        # its own, still holding its slots.
+        again = [r for r in ran if int(r.id) in out.retried or int(r.id) in out.suspects]
+        if again:
             conn.execute(
-                insert(s.failed_executions),
+                insert(s.suspect_executions),
                 [
                     {
-                        "job_id": i,
-                        "queue_name": queue_of[i],
-                        "error_class": str(error.get("class", "Error"))[:255],
-                        "error": json.dumps({**error, "at": now.isoformat()}),
+                        "job_id": r.id,
+                        "queue_name": r.queue_name,
+                        "priority": r.priority,
                         "created_at": now,
                     }
-                    for i in failed
+                    for r in again
                 ],
             )
+        if out.suspects:
+            why = (
+                f"suspect: it was running beside {len(ran) - 1} other job(s) when its "
+                f"process died ({error.get('message', '')}); it runs again alone"
+            )
+            add_history(conn, out.suspects, "suspect", why)
+        if out.retried:
+            add_history(
+                conn,
+                out.retried,
+                "crash",
+                "its process died while it ran alone: charged one crash; it runs again alone",
+            )
+        if out.failed:
+            row = ran[0]
+            release(conn, [row.concurrency_limits], now)
+            conn.execute(
+                insert(s.failed_executions).values(
+                    job_id=row.id,
+                    queue_name=row.queue_name,
+                    error_class=str(error.get("class", "Error"))[:255],
+                    error=json.dumps({**error, "at": now.isoformat()}),
+                    created_at=now,
+                )
+            )
+            add_history(
+                conn,
+                out.failed,
+                "crash",
+                "its process died while it ran alone: no crash left (max_crashes); failed",
+            )
         conn.execute(delete(s.processes).where(s.processes.c.id == process_id))
-        return retried, failed
+        return out
 
     def claimed_by(self, process_id: int | None) -> list[int]:
         q = select(c.c.job_id).where(_owner_is(process_id)).order_by(c.c.job_id)
         return self.run(lambda conn: [int(i) for i in conn.execute(q).scalars()])
+
+
+@dataclass
+class Recovery:
+    """What became of a dead process's jobs (`claimed_recover`)."""
+
+    # Held but not started: back to ready, charged nothing.
+    handed_back: list[int] = field(default_factory=list)
+    # Ran alone: charged a crash; to run again (alone) or failed.
+    retried: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    # Ran beside others: each to run again alone before it can be blamed.
+    suspects: list[int] = field(default_factory=list)
 
 
 def _owner_is(process_id: int | None) -> Any:

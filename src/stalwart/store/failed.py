@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, delete, select
 
+from ..names import is_job_id
 from . import schema as s
 from .base import StoreBase
 from .semaphores import Waiting, make_ready
@@ -27,7 +28,7 @@ class FailedFilter:
     def select(self) -> Select[Any]:
         q = select(f.c.job_id)
         if self.job_ids is not None:
-            q = q.where(f.c.job_id.in_(list(self.job_ids)))
+            q = q.where(f.c.job_id.in_([i for i in self.job_ids if is_job_id(i)]))
         if self.queue_name is not None:
             q = q.where(f.c.queue_name == self.queue_name)
         if self.error_class is not None:

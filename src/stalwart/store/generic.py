@@ -7,16 +7,19 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from .audit import AuditStore
+from .cancellations import CancellationsStore
 from .claimed import ClaimedStore
 from .failed import FailedStore
 from .migrations import migrate, pending_versions
 from .pauses import PausesStore
 from .processes import ProcessesStore
+from .rates import RatesStore
 from .reads import Reads
 from .ready import ReadyStore
 from .recurring import RecurringStore
 from .scheduled import ScheduledStore
 from .semaphores import SemaphoresStore
+from .suspects import SuspectsStore
 from .upkeep import UpkeepStore
 
 
@@ -26,6 +29,9 @@ class Store(
     ClaimedStore,
     ScheduledStore,
     SemaphoresStore,
+    SuspectsStore,
+    RatesStore,
+    CancellationsStore,
     FailedStore,
     PausesStore,
     ProcessesStore,

@@ -10,8 +10,10 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, literal, se
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Cancelled, JobNotFound, UniqueJobExists, error_record
+from ..names import is_job_id
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
+from .cancellations import request_cancel
 from .records import JobRow, NewJob
 from .semaphores import Waiting, make_ready, release
 
@@ -114,6 +116,10 @@ class JobsStore(StoreBase):
                 "enqueued_at": now,
                 "attempts": 0,
                 "crashes": 0,
+                "timeout": j.timeout,
+                "expires_at": j.expires_at,
+                "rate_limits": j.rate_limits,
+                "interruptions": 0,
             }
             for j in chunk
         ]
@@ -126,17 +132,27 @@ class JobsStore(StoreBase):
         return [inserted_id(conn.execute(insert(s.jobs), r)) for r in rows]
 
     def job_cancel(self, job_id: int) -> bool:
-        """Cancel a scheduled, ready or blocked job; False if it is not waiting."""
-        return self.run(lambda c: _cancel_waiting(c, job_id, utcnow(), "by request"))
+        """Cancel a job that has not ended: a waiting one (scheduled, ready, blocked,
+        throttled, suspect) leaves its line at once; for a running one a request is left
+        for its worker. False if it has ended (or never existed)."""
+
+        def body(conn: Connection) -> bool:
+            if _cancel_waiting(conn, job_id, utcnow(), "by request"):
+                return True
+            return request_cancel(conn, job_id)
+
+        # A number no id column can hold names no job (and must not reach the driver).
+        return is_job_id(job_id) and self.run(body)
 
     def job_get(self, job_id: int) -> JobRow:
-        row = self.run(lambda c: job_rows(c, [job_id]))
+        row = self.run(lambda c: job_rows(c, [job_id])) if is_job_id(job_id) else []
         if not row:
             raise JobNotFound(f"no job with id {job_id}")
         return row[0]
 
     def jobs_get(self, job_ids: Sequence[int]) -> list[JobRow]:
-        return self.run(lambda c: job_rows(c, job_ids))
+        ids = [i for i in job_ids if is_job_id(i)]
+        return self.run(lambda c: job_rows(c, ids))
 
     def jobs_clear_finished(self, finished_before: datetime, batch_size: int = 1000) -> int:
         """Delete finished jobs older than ``finished_before``, one short batch at a time."""
@@ -178,8 +194,12 @@ def _cancel_waiting(conn: Connection, job_id: int, now: datetime, why: str) -> b
     ).rowcount
     other = sum(
         conn.execute(delete(t).where(t.c.job_id == job_id)).rowcount
-        for t in (s.scheduled_executions, s.blocked_executions)
+        for t in (s.scheduled_executions, s.blocked_executions, s.throttled_executions)
     )
+    # A suspect still holds its slots, like a ready job.
+    was_ready += conn.execute(
+        delete(s.suspect_executions).where(s.suspect_executions.c.job_id == job_id)
+    ).rowcount
     if not was_ready and not other:
         return False
     if was_ready:
@@ -214,6 +234,10 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
         (s.scheduled_executions.c.job_id.is_not(None), literal("SCHEDULED")),
         (s.blocked_executions.c.job_id.is_not(None), literal("BLOCKED")),
         (s.failed_executions.c.job_id.is_not(None), literal("FAILED")),
+        # Waiting to run alone after a crash: ready, for whoever reads a status.
+        (s.suspect_executions.c.job_id.is_not(None), literal("READY")),
+        # In line for a start under its rate: scheduled for when one frees.
+        (s.throttled_executions.c.job_id.is_not(None), literal("SCHEDULED")),
         else_=literal("UNKNOWN"),
     ).label("status")
     joined = (
@@ -221,6 +245,8 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
         .outerjoin(s.ready_executions, s.ready_executions.c.job_id == j.c.id)
         .outerjoin(s.scheduled_executions, s.scheduled_executions.c.job_id == j.c.id)
         .outerjoin(s.blocked_executions, s.blocked_executions.c.job_id == j.c.id)
+        .outerjoin(s.suspect_executions, s.suspect_executions.c.job_id == j.c.id)
+        .outerjoin(s.throttled_executions, s.throttled_executions.c.job_id == j.c.id)
         .outerjoin(s.failed_executions, s.failed_executions.c.job_id == j.c.id)
     )
     started = func.coalesce(claimed.c.created_at, j.c.started_at).label("started_at_")
@@ -252,6 +278,10 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
                 crashes=int(r["crashes"]),
                 errors=r["errors"],
                 result=r["result"],
+                timeout=r["timeout"],
+                expires_at=r["expires_at"],
+                interruptions=int(r["interruptions"] or 0),
+                history=r["history"],
             )
         )
     return out

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, insert, select, text
 from sqlalchemy.schema import CreateColumn
 
+from . import schema as s
 from .base import utcnow
 from .capabilities import Capabilities
-from . import schema as s
 from .schema import Timestamp, metadata
 
 

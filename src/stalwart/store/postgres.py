@@ -52,6 +52,9 @@ _JOB_COLUMNS = (
     "enqueued_at",
     "attempts",
     "crashes",
+    "timeout",
+    "expires_at",
+    "rate_limits",
 )
 
 
@@ -179,7 +182,8 @@ class PostgresStore(Store):
                     f"{job_id}\t{copy_text(j.task_name)}\t{queue}\t{j.priority}"
                     f"\t{copy_text(j.args)}\t{copy_text(j.kwargs)}\t{copy_null(j.context)}"
                     f"\t{copy_null(j.concurrency_limits)}\t{copy_null(j.unique_key)}"
-                    f"\t{at}\t{now_text}\t0\t0\n"
+                    f"\t{at}\t{now_text}\t0\t0\t{copy_opt(j.timeout)}"
+                    f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}\n"
                 )
                 if j.scheduled_at <= now:
                     ready_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\n")
@@ -276,3 +280,10 @@ def copy_text(value: str) -> str:
 
 def copy_null(value: str | None) -> str:
     return "\\N" if value is None else copy_text(value)
+
+
+def copy_opt(value: float | datetime | None) -> str:
+    """A number or a time in COPY's text format (NULL as \\N)."""
+    if value is None:
+        return "\\N"
+    return value.isoformat() if isinstance(value, datetime) else repr(float(value))

@@ -17,8 +17,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from .claimed import Recovery
 from .failed import FailedFilter
 from .processes import ProcessRow
+from .rates import RateDenied
 from .records import ClaimedJob, JobRow, NewJob, Outcome, QueueSelector
 from .recurring import RecurringTaskRow
 
@@ -69,15 +71,49 @@ class StoreProtocol(Protocol):
         """Record finished attempts of jobs ``process_id`` still holds; their ids."""
         ...
 
-    def claimed_release(self, process_id: int | None, job_ids: Sequence[int] | None = None) -> int:
-        """Hand claimed jobs back to ready, as if never started."""
+    def claimed_release(
+        self,
+        process_id: int | None,
+        job_ids: Sequence[int] | None = None,
+        *,
+        interrupted: Sequence[int] = (),
+        why: str = "its worker stopped",
+    ) -> int:
+        """Hand claimed jobs back to ready; those ``interrupted`` while running keep a
+        record of it."""
         ...
 
     def claimed_recover(
-        self, process_id: int, error: dict[str, Any], should_retry: Callable[[str, int], bool]
-    ) -> tuple[list[int], list[int]]:
-        """The jobs of a dead process: a crash each, then ready or failed; deregister it."""
+        self,
+        process_id: int,
+        error: dict[str, Any],
+        should_retry: Callable[[str, int], bool],
+        running: Sequence[int] | None = None,
+    ) -> Recovery:
+        """The jobs of a dead process: handed back, blamed (ran alone), or suspects;
+        deregister it."""
         ...
+
+    # ---- crash suspects, cancellations, start rates ----
+    def suspect_claim(self, process_id: int | None, queues: QueueSelector) -> ClaimedJob | None:
+        """Claim one job that must run alone (isolation workers only)."""
+        ...
+
+    def suspects_any(self, queues: QueueSelector) -> bool: ...
+
+    def cancellations_among(self, job_ids: Sequence[int]) -> set[int]:
+        """Which of a worker's jobs were asked to stop."""
+        ...
+
+    def cancellations_prune(self) -> int: ...
+
+    def rate_acquire(
+        self, job_id: int, priority: int, rates_text: str, at: float
+    ) -> RateDenied | None:
+        """A start of every rate of the job at ``at``, or the line it must join."""
+        ...
+
+    def throttled_release(self, batch_size: int = 100) -> int: ...
 
     def claimed_by(self, process_id: int | None) -> list[int]: ...
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Text, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, Table, Text, select, type_coerce
 
 from . import schema as s
 from .base import StoreBase, as_datetime, driver_sql, driver_timestamp, utcnow
@@ -34,10 +34,19 @@ JOB_FIELDS = (
     j.c.attempts,
     j.c.enqueued_at,
     j.c.concurrency_limits,
+    j.c.timeout,
+    j.c.expires_at,
+    j.c.rate_limits,
 )
-# The same, with enqueued_at as the driver returns it: SQLAlchemy's parsing of SQLite's
+# The same, with the times as the driver returns them: SQLAlchemy's parsing of SQLite's
 # timestamp text costs more per row than datetime.fromisoformat (see claimed_job).
-_JOB_FIELDS_AS_STORED = (*JOB_FIELDS[:8], type_coerce(j.c.enqueued_at, Text), JOB_FIELDS[9])
+_JOB_FIELDS_AS_STORED = (
+    *JOB_FIELDS[:8],
+    type_coerce(j.c.enqueued_at, Text),
+    *JOB_FIELDS[9:11],
+    type_coerce(j.c.expires_at, Text),
+    JOB_FIELDS[12],
+)
 
 _INSERT_CLAIMED = (
     f"INSERT INTO {s.claimed_executions.name} (job_id, process_id, created_at) VALUES (?, ?, ?)"
@@ -93,28 +102,7 @@ class ReadyStore(StoreBase):
         where = queue_condition(pattern)
         if taken:
             where = where & r.c.job_id.not_in(taken)
-        pick = (
-            select(*_JOB_FIELDS_AS_STORED)
-            .select_from(r.join(j, j.c.id == r.c.job_id))
-            .where(where)
-            .order_by(r.c.priority.desc(), r.c.job_id)
-            .limit(limit)
-            # Dropped by databases without row locks (SQLite: the write lock is held).
-            .with_for_update(skip_locked=True)
-        )
-        rows = conn.execute(pick).all()
-        if not rows:
-            return []
-        ids = [row[0] for row in rows]
-        created = driver_timestamp(now)
-        conn.exec_driver_sql(
-            driver_sql(conn, _INSERT_CLAIMED), [(i, process_id, created) for i in ids]
-        )
-        marks = ", ".join("?" * len(ids))
-        conn.exec_driver_sql(
-            driver_sql(conn, f"DELETE FROM {r.name} WHERE job_id IN ({marks})"), tuple(ids)
-        )
-        return rows
+        return claim_rows(conn, r, where, limit, process_id, now)
 
     def ready_listener(
         self, on_ready: Callable[[str], None], stopping: threading.Event
@@ -124,20 +112,64 @@ class ReadyStore(StoreBase):
         return None
 
 
-def queue_condition(pattern: str) -> ColumnElement[bool]:
-    """The WHERE clause for one queue pattern, leaving out paused queues."""
-    not_paused = r.c.queue_name.not_in(select(s.pauses.c.queue_name))
+def claim_rows(
+    conn: Connection,
+    source: Table,
+    where: ColumnElement[bool],
+    limit: int,
+    process_id: int | None,
+    now: datetime,
+) -> Sequence[Any]:
+    """Move up to ``limit`` rows of ``source`` (ready, or suspects) matching ``where`` to
+    claimed, in claim order; return the jobs' fields (`JOB_FIELDS`)."""
+    pick = (
+        select(*_JOB_FIELDS_AS_STORED)
+        .select_from(source.join(j, j.c.id == source.c.job_id))
+        .where(where)
+        .order_by(source.c.priority.desc(), source.c.job_id)
+        .limit(limit)
+        # Dropped by databases without row locks (SQLite: the write lock is held).
+        .with_for_update(skip_locked=True)
+    )
+    rows = conn.execute(pick).all()
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    created = driver_timestamp(now)
+    conn.exec_driver_sql(driver_sql(conn, _INSERT_CLAIMED), [(i, process_id, created) for i in ids])
+    marks = ", ".join("?" * len(ids))
+    sql = f"DELETE FROM {source.name} WHERE job_id IN ({marks})"
+    conn.exec_driver_sql(driver_sql(conn, sql), tuple(ids))
+    return rows
+
+
+def queue_condition(pattern: str, source: Table = r) -> ColumnElement[bool]:
+    """The WHERE clause for one queue pattern of ``source``, leaving out paused queues."""
+    not_paused = source.c.queue_name.not_in(select(s.pauses.c.queue_name))
     if pattern == "*":
         return not_paused
     if pattern.endswith("*"):
-        return r.c.queue_name.startswith(pattern[:-1], autoescape=True) & not_paused
-    return (r.c.queue_name == pattern) & not_paused
+        return source.c.queue_name.startswith(pattern[:-1], autoescape=True) & not_paused
+    return (source.c.queue_name == pattern) & not_paused
 
 
 def claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
     # Positional unpacking: attribute access on a row costs more, a hundred times a claim.
-    job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, limits = row
-    enqueued = as_datetime(enqueued)
+    (job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, limits) = row[:10]
+    timeout, expires, rates = row[10:]
     return ClaimedJob(
-        job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, claimed_at, limits
+        job_id,
+        task,
+        queue,
+        priority,
+        args,
+        kwargs,
+        context,
+        attempts,
+        as_datetime(enqueued),
+        claimed_at,
+        limits,
+        timeout,
+        None if expires is None else as_datetime(expires),
+        rates,
     )

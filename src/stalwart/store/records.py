@@ -20,6 +20,9 @@ class NewJob:
     unique_key: str | None = None
     # With a unique key already taken by an unfinished job: "ignore" | "replace" | "raise".
     unique_conflict: str = "raise"
+    timeout: float | None = None  # seconds an attempt may run
+    expires_at: datetime | None = None  # not started by then: fails with Expired
+    rate_limits: str | None = None  # JSON list of {"key", "limit", "per"}
 
 
 @dataclass(slots=True)  # not frozen: made by the hundred per claim, frozen init is slow
@@ -37,6 +40,9 @@ class ClaimedJob:
     enqueued_at: datetime
     claimed_at: datetime
     concurrency_limits: str | None = None
+    timeout: float | None = None
+    expires_at: datetime | None = None
+    rate_limits: str | None = None
 
 
 @dataclass(slots=True)
@@ -48,7 +54,8 @@ class Outcome:
     # the store turns them into timestamps, a batch at a time.
     started_at: float
     finished_at: float
-    # "success" | "failure" | "snooze"
+    # "success" | "failure" | "snooze" | "discard" | "throttle" (over a start rate: in
+    # line until ``retry_at``, no attempt counted) | "expire" (not started in time)
     kind: str
     result: str | None = None  # JSON text of the return value
     error: dict[str, Any] | None = None  # class, message, traceback, at
@@ -58,6 +65,8 @@ class Outcome:
     counts_attempt: bool = True
     # The semaphores the job holds (JSON), released when it leaves claimed.
     concurrency_limits: str | None = None
+    # For "throttle": the rate key whose line the job joins.
+    rate_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,10 @@ class JobRow:
     crashes: int
     errors: str | None
     result: str | None
+    timeout: float | None = None
+    expires_at: datetime | None = None
+    interruptions: int = 0
+    history: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ _WAITING_OR_RUNNING = (
     s.ready_executions,
     s.claimed_executions,
     s.blocked_executions,
+    s.suspect_executions,
 )
 
 
@@ -26,12 +27,14 @@ class UpkeepStore(StoreBase):
         """Whether any job is ready, running or blocked, or scheduled to be due within
         ``within`` from now (None: at any time): one statement of index probes (one
         snapshot, so a job moving between tables meanwhile is never missed)."""
-        sch = s.scheduled_executions
+        sch, th = s.scheduled_executions, s.throttled_executions
         probes = [exists(select(t.c.job_id)) for t in _WAITING_OR_RUNNING]
-        scheduled = select(sch.c.job_id)
+        scheduled, throttled = select(sch.c.job_id), select(th.c.job_id)
         if within is not None:
-            scheduled = scheduled.where(sch.c.scheduled_at <= utcnow() + within)
-        probes.append(exists(scheduled))
+            soon = utcnow() + within
+            scheduled = scheduled.where(sch.c.scheduled_at <= soon)
+            throttled = throttled.where(th.c.due_at <= soon)
+        probes += [exists(scheduled), exists(throttled)]
         q = select(case((or_(*probes), 1), else_=0))
         return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
 
@@ -51,12 +54,13 @@ class UpkeepStore(StoreBase):
         """
         sch = s.scheduled_executions
         counts = [
-            select(func.count()).select_from(t).scalar_subquery() for t in _WAITING_OR_RUNNING
+            select(func.count()).select_from(t).scalar_subquery()
+            for t in (*_WAITING_OR_RUNNING, s.throttled_executions)
         ]
         scheduled = select(func.count()).select_from(sch)
         if due_only:
             scheduled = scheduled.where(sch.c.scheduled_at <= utcnow())
-        total = select(counts[0] + counts[1] + counts[2] + scheduled.scalar_subquery())
+        total = select(sum(counts[1:], counts[0]) + scheduled.scalar_subquery())
         return self.run(lambda conn: int(conn.execute(total).scalar_one()))
 
     def queue_tables_vacuum(self, min_dead: int = 10_000) -> list[str]:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..names import check_queue_name
+from ..names import check_queue_name, is_job_id
 from ..store import FailedFilter
 from . import csrf
 from .client_ip import client_ip_from_scope
@@ -98,6 +98,8 @@ def _redirect(request: Request, name: str, query: Mapping[str, Any], **params: A
 async def job_action(request: Request, form: Form) -> Response:
     s = settings_of(request)
     job_id = int(request.path_params["job_id"])
+    if not is_job_id(job_id):
+        return error_page(request, 404, f"No job with id {job_id}.")
     action = request.path_params["action"]
     store = s.app.store
     if action == "retry":
@@ -145,7 +147,8 @@ async def jobs_bulk(request: Request, form: Form) -> Response:
         back.update(clean)
     elif scope == "selected":
         raw = form.getlist("job_id")
-        if not all(x.isdigit() for x in raw) or len(raw) > 1000:
+        ok = all(len(x) <= 19 and x.isdigit() and is_job_id(int(x)) for x in raw)
+        if not ok or len(raw) > 1000:
             return error_page(request, 400, "job_id must be up to 1000 job ids")
         ids = sorted({int(x) for x in raw})
         if not ids:

@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse
@@ -53,6 +54,22 @@ from .serving import (
 )
 
 __all__ = ["PAGE_SIZE", "Guard", "dashboard"]
+
+
+class JobIdConvertor(Convertor[int]):
+    """Path ids of at most 19 digits: a longer number matches no route (404), and no
+    number a database column cannot hold reaches the store (the pages check the range)."""
+
+    regex = "[0-9]{1,19}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+register_url_convertor("jobid", JobIdConvertor())
 
 log = logging.getLogger("stalwart.web")
 
@@ -118,8 +135,8 @@ def dashboard(
         Route("/", overview, name="overview"),
         Route("/jobs", jobs_list, name="jobs"),
         Route("/jobs/bulk", jobs_bulk, methods=["POST"], name="jobs_bulk"),
-        Route("/jobs/{job_id:int}", job_page, name="job"),
-        Route("/jobs/{job_id:int}/{action}", job_action, methods=["POST"], name="job_action"),
+        Route("/jobs/{job_id:jobid}", job_page, name="job"),
+        Route("/jobs/{job_id:jobid}/{action}", job_action, methods=["POST"], name="job_action"),
         Route("/queues/{queue}/{action}", queue_action, methods=["POST"], name="queue_action"),
         Route("/processes", processes_page, name="processes"),
         Route("/recurring", recurring_page, name="recurring"),

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from ..errors import JobNotFound
+from ..names import parse_job_id, parse_time
 from ..recurring import row_from_config
 from ..schedules import parse_schedule
 from ..serialization import loads
@@ -66,10 +67,9 @@ def _time_param(request: Request, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"{name}: {value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+        return parse_time(value, name)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 # ---- pages ----
@@ -161,14 +161,15 @@ def jobs_list(request: Request) -> Response:
 
 
 def _find_job(request: Request, raw: str) -> Response:
-    raw = raw.lstrip("#")
-    if not raw.isdigit():
-        return error_page(request, 400, f"{raw!r} is not a job id")
     try:
-        settings_of(request).app.store.job_get(int(raw))
+        job_id = parse_job_id(raw)
+    except ValueError as exc:
+        return error_page(request, 400, f"{exc}.")
+    try:
+        settings_of(request).app.store.job_get(job_id)
     except JobNotFound:
-        return error_page(request, 404, f"No job with id {int(raw)}.")
-    return RedirectResponse(path_for(request, "job", job_id=int(raw)), 303)
+        return error_page(request, 404, f"No job with id {job_id}.")
+    return RedirectResponse(path_for(request, "job", job_id=job_id), 303)
 
 
 def _preview(s: Settings, task_name: str, args: str, kwargs: str) -> str:
@@ -282,11 +283,11 @@ def recurring_page(request: Request) -> Response:
 def audit_page(request: Request) -> Response:
     s = settings_of(request)
     before = request.query_params.get("before")
-    if before is not None and not before.isdigit():
+    try:
+        before_id = parse_job_id(before, "before") if before else None
+    except ValueError:
         return error_page(request, 400, "before must be an event id")
-    events: list[AuditEvent] = s.app.store.audit_page(
-        before_id=int(before) if before else None, limit=s.page_size + 1
-    )
+    events: list[AuditEvent] = s.app.store.audit_page(before_id=before_id, limit=s.page_size + 1)
     more = len(events) > s.page_size
     events = events[: s.page_size]
     return render(

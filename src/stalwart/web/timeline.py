@@ -3,6 +3,7 @@ it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,8 +38,24 @@ def timeline(detail: JobDetail, errors: list[dict[str, Any]], now: datetime) -> 
         crash = cls.endswith(("ProcessExited", "ProcessPruned"))
         label = "Crashed" if crash else "Cancelled" if cls.endswith("Cancelled") else "Error"
         events.append(Event(at, f"{label} #{n}", f"{cls}: {e.get('message', '')}", "bad"))
+    for entry in history(job.history):
+        events.append(entry)
     if detail.ready_since is not None:
         events.append(Event(detail.ready_since, "Ready", "waiting for a worker", "wait"))
+    if detail.suspect_since is not None:
+        events.append(
+            Event(detail.suspect_since, "Runs alone", "waiting for an isolation worker", "wait")
+        )
+    if detail.throttled_on is not None and detail.throttled_until is not None:
+        events.append(
+            Event(
+                detail.throttled_until,
+                "Rate",
+                f"in line for a start of rate {detail.throttled_on}",
+                "wait",
+                detail.throttled_until > now,
+            )
+        )
     if detail.scheduled_for is not None:
         future = detail.scheduled_for > now
         events.append(Event(detail.scheduled_for, "Runs", "scheduled", "wait", future))
@@ -58,6 +75,32 @@ def timeline(detail: JobDetail, errors: list[dict[str, Any]], now: datetime) -> 
     if detail.failed_at is not None:
         events.append(Event(detail.failed_at, "Failed", "no retry left", "bad"))
     return sorted(events, key=lambda e: e.at)
+
+
+# A job's history entries (JSON on its row) as timeline events: label, kind.
+_HISTORY = {
+    "interrupted": ("Handed back", "wait"),
+    "suspect": ("Suspect", "wait"),
+    "crash": ("Crash charged", "bad"),
+    "cancel": ("Cancel asked", "info"),
+    "rate": ("Over its rate", "wait"),
+}
+
+
+def history(text: str | None) -> list[Event]:
+    """What happened to the job besides its attempts (`store/history.py`)."""
+    try:
+        entries = json.loads(text) if text else []
+    except ValueError:
+        return []
+    out = []
+    for e in entries if isinstance(entries, list) else []:
+        at = _parse_at(e.get("at")) if isinstance(e, dict) else None
+        if at is None:
+            continue
+        label, kind = _HISTORY.get(str(e.get("event")), (str(e.get("event")), "info"))
+        out.append(Event(at, label, str(e.get("detail", "")), kind))
+    return out
 
 
 def _parse_at(value: Any) -> datetime | None:

@@ -55,6 +55,27 @@ def why_waiting(f: WaitFacts, alive_threshold: float) -> list[Reason]:
                     "running to move it to ready.",
                 )
             )
+    if f.throttled_on is not None and f.throttled_until is not None:
+        reasons.append(
+            Reason(
+                "rate",
+                f"It is in line for a start under the rate {f.throttled_on!r}: the rate's "
+                f"starts are all taken; the next frees at {stamp(f.throttled_until)} "
+                f"({ago(f.throttled_until, f.now)}), and jobs ahead in line go first.",
+            )
+        )
+    if f.suspect_since is not None:
+        isolation = [p for p in f.live if p.metadata.get("isolation")]
+        msg = (
+            "It was running when its worker process died, beside other jobs (or it was "
+            "charged the crash): it runs next alone, in a process of its own, so that a "
+            "crash can be blamed on the job that caused it."
+        )
+        if isolation:
+            msg += " An isolation worker is running now."
+        else:
+            msg += " A supervisor starts an isolation worker within a heartbeat."
+        reasons.append(Reason("suspect", msg))
     if f.status == "BLOCKED" and f.blocked_on is not None:
         holders = f.holders_running + f.holders_ready
         msg = f"It waits on concurrency key {f.blocked_on!r}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from ...names import is_job_id
 from .. import schema as s
 from ..base import StoreBase, utcnow
 from ..jobs import job_rows
@@ -41,6 +42,11 @@ class JobDetail:
     blocked_expires_at: datetime | None = None
     failed_at: datetime | None = None
     failed_error: dict[str, Any] | None = None
+    # READY, but to run alone after a crash (a suspect, or blamed with crashes left).
+    suspect_since: datetime | None = None
+    # SCHEDULED, but in the line of a start rate, until a start frees.
+    throttled_on: str | None = None
+    throttled_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,9 @@ class WaitFacts:
     ahead_higher: int = 0
     ahead_same: int = 0
     claim: Claim | None = None
+    suspect_since: datetime | None = None
+    throttled_on: str | None = None
+    throttled_until: datetime | None = None
 
 
 def limit_keys(job: JobRow | None = None, raw: str | None = None) -> list[str]:
@@ -94,11 +103,15 @@ def limit_keys(job: JobRow | None = None, raw: str | None = None) -> list[str]:
 class JobReads(StoreBase):
     def job_detail(self, job_id: int) -> JobDetail | None:
         """The job with the row of the execution table that holds it; None if unknown."""
+        if not is_job_id(job_id):
+            return None
         return self.run(lambda conn: _job_detail(conn, job_id))
 
     def job_wait_facts(self, job_id: int, alive_threshold: float) -> WaitFacts | None:
         """The facts that decide whether and when a job runs (see `WaitFacts`);
         processes count as live with a heartbeat in the last ``alive_threshold`` s."""
+        if not is_job_id(job_id):
+            return None
         return self.run(lambda conn: _wait_facts(conn, job_id, alive_threshold))
 
 
@@ -109,24 +122,34 @@ def _job_detail(conn: Connection, job_id: int) -> JobDetail | None:
     job = found[0]
     extra: dict[str, Any] = {}
     if job.status == "READY":
-        r = s.ready_executions
+        r, sx = s.ready_executions, s.suspect_executions
         extra["ready_since"] = conn.execute(
             select(r.c.created_at).where(r.c.job_id == job_id)
         ).scalar()
+        if extra["ready_since"] is None:
+            extra["suspect_since"] = conn.execute(
+                select(sx.c.created_at).where(sx.c.job_id == job_id)
+            ).scalar()
     elif job.status == "SCHEDULED":
-        sc = s.scheduled_executions
+        sc, th = s.scheduled_executions, s.throttled_executions
         extra["scheduled_for"] = conn.execute(
             select(sc.c.scheduled_at).where(sc.c.job_id == job_id)
         ).scalar()
+        if extra["scheduled_for"] is None:
+            row = conn.execute(
+                select(th.c.rate_key, th.c.due_at).where(th.c.job_id == job_id)
+            ).first()
+            if row is not None:
+                extra.update(throttled_on=row[0], throttled_until=row[1])
     elif job.status == "RUNNING":
         extra["claim"] = _claim_of(conn, job_id)
     elif job.status == "BLOCKED":
         b = s.blocked_executions
-        row = conn.execute(
+        brow = conn.execute(
             select(b.c.concurrency_key, b.c.created_at, b.c.expires_at).where(b.c.job_id == job_id)
         ).first()
-        if row is not None:
-            extra.update(blocked_on=row[0], blocked_since=row[1], blocked_expires_at=row[2])
+        if brow is not None:
+            extra.update(blocked_on=brow[0], blocked_since=brow[1], blocked_expires_at=brow[2])
     elif job.status == "FAILED":
         f = s.failed_executions
         frow = conn.execute(select(f.c.created_at, f.c.error).where(f.c.job_id == job_id)).first()
@@ -172,6 +195,9 @@ def _wait_facts(conn: Connection, job_id: int, alive_threshold: float) -> WaitFa
         "live": live_processes(conn, now - timedelta(seconds=alive_threshold)),
         "scheduled_for": detail.scheduled_for,
         "claim": detail.claim,
+        "suspect_since": detail.suspect_since,
+        "throttled_on": detail.throttled_on,
+        "throttled_until": detail.throttled_until,
     }
     if job.status == "BLOCKED" and detail.blocked_on is not None:
         key = detail.blocked_on

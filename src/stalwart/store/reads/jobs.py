@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, literal, or_, select
 
+from ...names import parse_job_id, parse_time
 from .. import schema as s
 from ..base import StoreBase
 from ..statuses import EXECUTIONS, STATUSES
@@ -259,10 +260,11 @@ def _list_rows(conn: Connection, status: str, ids: list[int]) -> list[JobListRow
 
 
 def _int_cursor(cursor: str) -> int:
+    # A cursor is the last id of a page: past the last possible id nothing is left.
     try:
-        return int(cursor)
+        return parse_job_id(cursor, "cursor")
     except ValueError:
-        raise ValueError(f"bad cursor {cursor!r}") from None
+        raise ValueError(f"bad cursor {cursor[:40]!r}") from None
 
 
 def _make_time_cursor(at: datetime, job_id: int) -> str:
@@ -274,6 +276,6 @@ def _time_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         if not sep:
             raise ValueError
-        return datetime.fromisoformat(at), int(job_id)
+        return parse_time(at, "cursor"), parse_job_id(job_id, "cursor")
     except ValueError:
-        raise ValueError(f"bad cursor {cursor!r}") from None
+        raise ValueError(f"bad cursor {cursor[:40]!r}") from None
