@@ -164,11 +164,13 @@ _failed_command("discard", "Discarded", "Delete failed jobs for good.")
 @click.pass_obj
 @handle_errors
 def jobs_cancel(obj: Context, job_ids: tuple[int, ...]) -> None:
-    """Cancel scheduled, ready or blocked jobs (they end failed, reason Cancelled)."""
+    """Cancel jobs that have not ended: waiting ones leave their line, running ones are
+    stopped by their worker within about a second; each ends failed (Cancelled), never
+    retried."""
     store = obj.store()
     done = [i for i in job_ids if store.job_cancel(i)]
     skipped = sorted(set(job_ids) - set(done))
     console.print(f"Cancelled {len(done)} job(s).")
     if skipped:
-        console.print(f"Not waiting (running, successful, failed or unknown): {skipped}")
+        console.print(f"Ended already (successful or failed) or unknown: {skipped}")
         raise SystemExit(1)

@@ -36,8 +36,8 @@ __all__ = [
 NOTICES = {
     "retried": "Retried {n} job(s).",
     "discarded": "Discarded {n} job(s).",
-    "cancelled": "Cancelled the job.",
-    "not_cancelled": "The job was not waiting any more: nothing was cancelled.",
+    "cancelled": "Cancelled the job (a running job stops within about a second).",
+    "not_cancelled": "The job had ended already: nothing was cancelled.",
     "paused": "Paused the queue.",
     "resumed": "Resumed the queue.",
     "ran": "Enqueued a run of the recurring task.",
