@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import psycopg
 from sqlalchemy.engine import make_url
 
 CHANNEL = "stalwart_ready"
@@ -35,6 +34,8 @@ class ReadyListener:
         self.thread.start()
 
     def _main(self) -> None:
+        import psycopg  # only where there is something to listen to: PostgreSQL
+
         backoff = 0.1
         while not self.stopping.is_set():
             try:
