@@ -162,10 +162,9 @@ class ClaimedStore(StoreBase):
             )
         if throttled:
             conn.execute(insert(s.throttled_executions), throttled)
-            for row in throttled:
-                add_history(
-                    conn, [row["job_id"]], "rate", f"in line for a start of {row['rate_key']}"
-                )
+            for line in throttled:
+                waits = f"in line for a start of {line['rate_key']}"
+                add_history(conn, [line["job_id"]], "rate", waits)
         _insert_executions(conn, scheduled=scheduled, failed=failed)
         # A cancel asked of a job now out of claimed is done with (acted on, or moot).
         conn.execute(delete(s.cancellations).where(s.cancellations.c.job_id.in_(ids)))
