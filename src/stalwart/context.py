@@ -150,6 +150,8 @@ class JobInfo:
     queue_name: str
     enqueued_at: datetime | None
     _shutdown: threading.Event = field(default_factory=threading.Event, repr=False)
+    # The name of the worker running the attempt (None inline: `task.call()`).
+    worker: str | None = None
 
     @property
     def shutting_down(self) -> bool:

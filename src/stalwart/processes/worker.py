@@ -152,6 +152,7 @@ class Worker(Actor):
             queue_name=job.queue_name,
             enqueued_at=job.enqueued_at,
             _shutdown=self.shutting_down,
+            worker=self.name,
         )
 
     def _execute(self, job: ClaimedJob) -> None:
