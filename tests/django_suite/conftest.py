@@ -20,23 +20,18 @@ from stalwart.contrib.django import stalwart_backend  # noqa: E402
 from tests.conftest import drop_all  # noqa: E402
 from tests.django_suite.dbs import KIND  # noqa: E402
 
-_ready = False
 
-
-def _prepare() -> None:
-    global _ready
-    if _ready:
-        return
+@pytest.fixture(scope="session", autouse=True)
+def migrated() -> None:
+    """Before any test class blocks the database: the schemas as declared now."""
     backend = stalwart_backend()
-    drop_all(backend.app.store)  # the schema as declared now
+    drop_all(backend.app.store)
     backend.app.migrate()
     call_command("migrate", run_syncdb=True, verbosity=0)
-    _ready = True
 
 
 @pytest.fixture(autouse=True)
-def stalwart_tables() -> Iterator[None]:
-    _prepare()
+def stalwart_tables(migrated: None) -> Iterator[None]:
     stalwart_backend().app.store.tables_reset()
     yield
 

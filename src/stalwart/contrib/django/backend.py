@@ -54,6 +54,22 @@ class StalwartTask(Task):  # type: ignore[misc,valid-type]
     max_crashes: int | None = None
     concurrency: Limit | tuple[Limit, ...] = ()
 
+    # Pickled by module path, as Django 6.1 pickles its tasks (the backport for Django
+    # 5.2 does not): results pickle on both.
+    @classmethod
+    def _reconstruct(cls, kwargs: dict[str, Any]) -> StalwartTask:
+        func_path = kwargs["func"]
+        try:
+            kwargs["func"] = import_string(func_path).func
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"Expected {func_path!r} to point to a Task instance.") from exc
+        return cls(**kwargs)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        kwargs["func"] = self.module_path
+        return (type(self)._reconstruct, (kwargs,))
+
 
 class StalwartBackend(BaseTaskBackend):  # type: ignore[misc,valid-type]
     task_class = StalwartTask

@@ -69,9 +69,7 @@ def _body(backend: BackendSeam, task: Any) -> Callable[..., Any]:
     return run
 
 
-def run_attempt(
-    backend: BackendSeam, path: str, args: list[Any], kwargs: dict[str, Any]
-) -> Any:
+def run_attempt(backend: BackendSeam, path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     info = current_job()
     assert info.id is not None, "a Django task runs as a job (use task.call() inline)"
     job = backend.app.get_result(info.id)
