@@ -3,16 +3,16 @@
 from stalwart.contrib.django.compat import LOGGER_NAME  # noqa: F401
 
 try:
-    from django.tasks import (  # noqa: F401
+    from django.tasks import (
         DEFAULT_TASK_QUEUE_NAME,
         TaskResultStatus,
         default_task_backend,
         task,
         task_backends,
     )
-    from django.tasks.backends.immediate import ImmediateBackend  # noqa: F401
-    from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, Task  # noqa: F401
-    from django.tasks.exceptions import (  # noqa: F401
+    from django.tasks.backends.immediate import ImmediateBackend
+    from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, Task
+    from django.tasks.exceptions import (
         InvalidTask,
         InvalidTaskBackend,
         TaskResultDoesNotExist,
@@ -26,7 +26,7 @@ except ImportError:
         task,
         task_backends,
     )
-    from django_tasks.backends.immediate import ImmediateBackend  # noqa: F401
+    from django_tasks.backends.immediate import ImmediateBackend
     from django_tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, Task  # noqa: F401
     from django_tasks.exceptions import (  # noqa: F401
         InvalidTaskBackendError as InvalidTaskBackend,

@@ -12,7 +12,6 @@ import unittest
 from datetime import datetime
 
 import django
-
 from django.test import SimpleTestCase, override_settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -40,7 +39,6 @@ from .compat import (
     task,
     task_backends,
 )
-
 
 # Django 6.1's own Task behaviour that the django-tasks backport (Django 5.2) does not
 # have: Task._reconstruct and the decorator's run_after check. Not the backend's.

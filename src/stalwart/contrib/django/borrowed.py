@@ -32,6 +32,16 @@ from sqlalchemy.pool import NullPool
 class _NoConnectSetUp:
     """A dialect that leaves a connection as it found it (it is Django's)."""
 
+    supports_statement_cache = True
+
+
+class _NoTypeLookUps:
+    """PostgreSQL: no hstore look-up on Django's connection (not ours to register)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("use_native_hstore", False)
+        super().__init__(**kwargs)
+
     def on_connect(self) -> None:
         return None
 
@@ -43,11 +53,11 @@ class BorrowedSQLite(_NoConnectSetUp, SQLiteDialect_pysqlite):  # type: ignore[m
     pass
 
 
-class BorrowedPsycopg(_NoConnectSetUp, PGDialect_psycopg):  # type: ignore[misc]
+class BorrowedPsycopg(_NoConnectSetUp, _NoTypeLookUps, PGDialect_psycopg):  # type: ignore[misc]
     pass
 
 
-class BorrowedPsycopg2(_NoConnectSetUp, PGDialect_psycopg2):  # type: ignore[misc]
+class BorrowedPsycopg2(_NoConnectSetUp, _NoTypeLookUps, PGDialect_psycopg2):  # type: ignore[misc]
     pass
 
 
