@@ -32,8 +32,6 @@ from sqlalchemy.pool import NullPool
 class _NoConnectSetUp:
     """A dialect that leaves a connection as it found it (it is Django's)."""
 
-    supports_statement_cache = True
-
 
 class _NoTypeLookUps:
     """PostgreSQL: no hstore look-up on Django's connection (not ours to register)."""
@@ -50,23 +48,23 @@ class _NoTypeLookUps:
 
 
 class BorrowedSQLite(_NoConnectSetUp, SQLiteDialect_pysqlite):  # type: ignore[misc]
-    pass
+    supports_statement_cache = True  # read from each class's own __dict__
 
 
 class BorrowedPsycopg(_NoConnectSetUp, _NoTypeLookUps, PGDialect_psycopg):  # type: ignore[misc]
-    pass
+    supports_statement_cache = True  # read from each class's own __dict__
 
 
 class BorrowedPsycopg2(_NoConnectSetUp, _NoTypeLookUps, PGDialect_psycopg2):  # type: ignore[misc]
-    pass
+    supports_statement_cache = True  # read from each class's own __dict__
 
 
 class BorrowedMySQLdb(_NoConnectSetUp, MySQLDialect_mysqldb):  # type: ignore[misc]
-    pass
+    supports_statement_cache = True  # read from each class's own __dict__
 
 
 class BorrowedPyMySQL(_NoConnectSetUp, MySQLDialect_pymysql):  # type: ignore[misc]
-    pass
+    supports_statement_cache = True  # read from each class's own __dict__
 
 
 # URL scheme (as SQLAlchemy's registry spells "dialect.driver") -> class in this module.
