@@ -112,3 +112,47 @@ def test_fastapi_shutdown_lets_a_running_job_finish(app: stalwart.App, db_url: s
     result = app.get_result(body["job_id"])
     assert result.status == "SUCCESSFUL", result.errors
     assert result.return_value == "finished after the shutdown began"
+
+
+def test_flask_example_commits_and_rolls_back_jobs_with_its_orders(
+    app: stalwart.App, db_url: str, tmp_path: Path
+) -> None:
+    cwd = ROOT / "examples" / "flask"
+    env = {"STALWART_DATABASE_URL": db_url, "STALWART_APP": "app:jobs"}
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    subprocess.run([*flask, "init-db"], cwd=cwd, env={**os.environ, **env}, check=True, timeout=60)
+    port = free_port()
+    with served([*flask, "run", "--port", str(port)], cwd, env, port):
+        base = f"http://127.0.0.1:{port}"
+        status, kept = http("POST", f"{base}/orders", {"item": "teapot"})
+        assert status == 201, kept
+        status, dropped = http("POST", f"{base}/orders", {"item": "kettle", "fail": True})
+        assert status == 500, dropped
+        # The rolled-back job is not stored at all; the committed one waits.
+        with pytest.raises(stalwart.JobNotFound):
+            app.get_result(dropped["job_id"])
+        assert app.get_result(kept["job_id"]).status == "READY"
+        # A real `stalwart start` beside the web app runs it, with the ORM.
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "stalwart"), "start", "--drain"],
+            cwd=cwd,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert app.get_result(kept["job_id"]).return_value == "confirmed teapot"
+        assert http("GET", f"{base}/orders/{kept['order_id']}") == (
+            200,
+            {"item": "teapot", "confirmed": True},
+        )
+    from sqlalchemy import create_engine, text
+
+    from stalwart.store.engine import normalize_url
+
+    engine = create_engine(normalize_url(db_url))
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT item FROM flask_orders")).scalars().all() == ["teapot"]
+        conn.execute(text("DROP TABLE flask_orders"))
+    engine.dispose()
