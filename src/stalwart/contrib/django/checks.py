@@ -1,5 +1,6 @@
 """System checks that need the database (``manage.py check --database default``, and
-``migrate``): Stalwart's database is reachable and its schema is up to date."""
+``migrate``): Stalwart's database is reachable (stalwart.E001) and its schema is up to
+date (stalwart.W002, a warning: ``--fail-level WARNING`` makes it fail a deploy)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,12 @@ def stalwart_database(app_configs: Any = None, databases: Any = None, **kwargs: 
             continue
         if pending:
             messages.append(
-                checks.Error(
+                # A warning, so that Django's own `migrate` (which runs these checks) is
+                # not stopped by ours.
+                checks.Warning(
                     f"Stalwart (TASKS[{alias!r}]) needs migrations {', '.join(pending)}",
                     hint="run `python manage.py stalwart migrate`",
-                    id="stalwart.E002",
+                    id="stalwart.W002",
                 )
             )
     return messages
