@@ -95,3 +95,28 @@ def add_note(text):
     from .models import Note
 
     return Note.objects.create(text=text).pk
+
+
+@task()
+def count_notes():
+    """Uses the ORM in the worker's thread (the hygiene test counts its connections)."""
+    from .models import Note
+
+    return Note.objects.count()
+
+
+try:
+    from stalwart import Retry
+
+    @task(takes_context=True, retry=Retry(attempts=3, base=0, jitter=False))
+    def flaky(context):
+        """Fails on its first attempt, succeeds on its second; returns what it saw."""
+        if context.attempt < 2:
+            raise ConnectionError(f"attempt {context.attempt} failed")
+        return {
+            "attempt": context.attempt,
+            "worker_ids": context.task_result.worker_ids,
+            "errors": [e.exception_class_path for e in context.task_result.errors],
+        }
+except TypeError:  # a backend without Stalwart's options (not this suite's)
+    pass

@@ -21,19 +21,24 @@ class DjangoApp(App):
     def __init__(self, backend: BackendSeam, config: Config) -> None:
         super().__init__(config=config)
         self.backend = backend
+        self._django_key: object = None
         self.on_job_start(_before_job)
         self.on_job_end(_after_job)
 
     @property
     def store(self) -> Store:
         # Django may point its connection elsewhere after the backend is made (a test
-        # run's test database): follow it.
+        # run's test database): follow it. The URL is rebuilt only when Django's
+        # settings for the database change (this runs on every enqueue).
         if self.backend.follows_django:
-            url = self.backend.current_database_url()
-            if url != self.config.database_url:
-                self.close()
-                self._store = None
-                self.config = replace(self.config, database_url=url)
+            key = self.backend.database_settings_key()
+            if key != self._django_key:
+                url = self.backend.current_database_url()
+                if url != self.config.database_url:
+                    self.close()
+                    self._store = None
+                    self.config = replace(self.config, database_url=url)
+                self._django_key = key
         return super().store
 
     def get_task(self, name: str) -> Task[Any, Any]:

@@ -94,6 +94,13 @@ class StalwartBackend(BaseTaskBackend):  # type: ignore[misc,valid-type]
             return django_database_url(self.database_alias)
         return self.app.config.database_url
 
+    def database_settings_key(self) -> object:
+        """What of Django's settings for the database the URL is made of (cheap)."""
+        from django.db import connections
+
+        s = connections[self.database_alias].settings_dict
+        return (s.get("NAME"), s.get("HOST"), s.get("PORT"), s.get("USER"), s.get("PASSWORD"))
+
     def shares_django_database(self) -> bool:
         if self.follows_django:
             return True
