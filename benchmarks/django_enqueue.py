@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 import django
 from django.conf import settings
 from sqlalchemy.engine import make_url
+
+
+def noop(n: int) -> None:
+    return None
 
 
 def configure(database: str) -> None:
@@ -71,12 +74,10 @@ def main() -> int:
     backend = stalwart_backend()
     backend.app.migrate()
 
-    def noop(n: int) -> None:
-        return None
-
-    noop.__module__ = "__main__"
-    sys.modules["__main__"].noop_task = task(noop)  # type: ignore[attr-defined]
-    noop_task = sys.modules["__main__"].noop_task  # type: ignore[attr-defined]
+    # Decorated once Django is set up; the module attribute becomes the Task, as a
+    # worker would import it by its module path.
+    noop_task = task(noop)
+    globals()["noop"] = noop_task
     db_task = noop_task.using(backend="db")
 
     def reset() -> None:
