@@ -254,11 +254,13 @@ class App:
         t = self._resolve(task)
         if run_after is not None or priority is not None or queue_name is not None:
             t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
-        job = self._new_job(t, args, kwargs or {}, capture_current(), utcnow())
-        [job_id] = self.store.jobs_enqueue([job], conn=connection)
+        now = utcnow()
+        job = self._new_job(t, args, kwargs or {}, capture_current(), now)
+        # One time for the row and the result: what enqueue returns is what is stored.
+        [job_id] = self.store.jobs_enqueue([job], conn=connection, now=now)
         if job.unique_key is not None and connection is None:
             return self.get_result(job_id)  # may be the job already holding the key
-        return self._enqueued_result(job_id, job, args, kwargs or {}, utcnow())
+        return self._enqueued_result(job_id, job, args, kwargs or {}, now)
 
     def enqueue_many(
         self,
@@ -281,7 +283,7 @@ class App:
                 jobs.append(self._new_job(t, args, kwargs, context, now))
             except SerializationError as exc:
                 raise SerializationError(f"enqueue_many calls[{i}]: {exc}") from None
-        ids = self.store.jobs_enqueue(jobs, conn=connection)
+        ids = self.store.jobs_enqueue(jobs, conn=connection, now=now)
         return EnqueuedJobs(self, ids, jobs, calls, now)
 
     def _resolve(self, task: Task[Any, Any] | str) -> Task[Any, Any]:

@@ -155,6 +155,8 @@ class JobInfo:
     enqueued_at: datetime | None
     _shutdown: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel: Flag | None = field(default=None, repr=False)
+    # The name of the worker running the attempt (None inline: `task.call()`).
+    worker: str | None = None
 
     @property
     def shutting_down(self) -> bool:

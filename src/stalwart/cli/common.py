@@ -77,6 +77,11 @@ class Context:
         app.config = self.config
         return app
 
+    def dashboard_auth(self) -> Any:
+        """Who may use `stalwart dashboard`: None here (users come from the environment);
+        a host's context (`manage.py stalwart`) signs in its own users."""
+        return None
+
 
 # ---- options taken by more than one command ----
 

@@ -28,4 +28,5 @@ def main(ctx: click.Context, config_path: str | None, database: str | None, log_
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = Context(config_path, database)
+    if not isinstance(ctx.obj, Context):  # a host (manage.py stalwart) may pass its own
+        ctx.obj = Context(config_path, database)

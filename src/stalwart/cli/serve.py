@@ -110,7 +110,7 @@ def serve_dashboard(
     from ..web import dashboard as make_dashboard
 
     try:
-        auth = BasicAuth.from_env_values(
+        auth = obj.dashboard_auth() or BasicAuth.from_env_values(
             os.environ.get("STALWART_DASHBOARD_ADMINS"),
             os.environ.get("STALWART_DASHBOARD_VIEWERS"),
         )

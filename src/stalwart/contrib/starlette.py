@@ -1,4 +1,17 @@
-"""ASGI middleware giving every request a fresh context, like every job gets.
+"""Starlette and FastAPI (any ASGI app): a fresh context per request, like every job
+gets (`CurrentMiddleware`), and a worker embedded in the web process (`lifespan`).
+
+    from stalwart.contrib.starlette import CurrentMiddleware, lifespan
+
+    api = FastAPI(lifespan=lifespan(app, queues=["default"], threads=2))
+    api.add_middleware(CurrentMiddleware)
+
+``lifespan(app, ...)`` starts a worker and a dispatcher (threads of the web process)
+when the server starts and stops them gracefully when it shuts down: running jobs get
+``shutdown_timeout`` to finish, the rest go back to ready. ``inner=`` chains your own
+lifespan. For small deployments; bigger ones run `stalwart start` beside the app.
+
+The middleware:
 
 Works with Starlette, FastAPI and any ASGI application::
 
@@ -21,10 +34,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from ..context import CurrentAttributes
 from ..types import ASGIApp, Receive, Scope, Send
+from .embedded import EmbeddedWorkers
+
+if TYPE_CHECKING:
+    from ..app import App
+
+Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 
 def request_client_ip(scope: Scope) -> str | None:
@@ -65,3 +86,44 @@ class CurrentMiddleware:
         if self.fill is not None:
             self.fill(scope)
         await self.app(scope, receive, send)
+
+
+def lifespan(
+    app: App,
+    *,
+    queues: Sequence[str] = ("*",),
+    threads: int = 2,
+    dispatcher: bool = True,
+    scheduler: bool = False,
+    polling_interval: float = 0.1,
+    inner: Lifespan | None = None,
+) -> Lifespan:
+    """A lifespan for ``Starlette(lifespan=...)`` / ``FastAPI(lifespan=...)`` that runs
+    Stalwart's actors in the web process while it serves. The embedded workers are
+    ``web_app.state.stalwart`` while it runs."""
+
+    @asynccontextmanager
+    async def run(web_app: Any) -> AsyncIterator[Any]:
+        workers = EmbeddedWorkers(
+            app,
+            queues=queues,
+            threads=threads,
+            dispatcher=dispatcher,
+            scheduler=scheduler,
+            polling_interval=polling_interval,
+        )
+        state = getattr(web_app, "state", None)
+        if state is not None:
+            state.stalwart = workers
+        workers.start()
+        try:
+            if inner is None:
+                yield None
+            else:
+                async with inner(web_app) as value:
+                    yield value
+        finally:
+            # Waiting for running jobs must not block the event loop's other shutdowns.
+            await asyncio.to_thread(workers.stop)
+
+    return run

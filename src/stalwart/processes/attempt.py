@@ -36,9 +36,10 @@ class Attempts:
         interrupts: Interrupts,
         push: Callable[[Outcome], None],
         shutting_down: threading.Event,
+        worker: str,
     ) -> None:
         self.app, self._store, self.interrupts = app, store, interrupts
-        self.push, self.shutting_down = push, shutting_down
+        self.push, self.shutting_down, self.worker = push, shutting_down, worker
 
     def _info(self, job: ClaimedJob, running: Running) -> JobInfo:
         return JobInfo(
@@ -49,6 +50,7 @@ class Attempts:
             enqueued_at=job.enqueued_at,
             _shutdown=self.shutting_down,
             _cancel=running,
+            worker=self.worker,
         )
 
     # ---- sync and async ----

@@ -79,7 +79,12 @@ class Worker(Actor):
             app.config.timeout_grace,
         )
         self.attempts = Attempts(
-            app, lambda: self.store, self.interrupts, self.completer.push, self.shutting_down
+            app,
+            lambda: self.store,
+            self.interrupts,
+            self.completer.push,
+            self.shutting_down,
+            self.name,
         )
         # Set by a second Ctrl-C: hand every job back now, running ones too.
         self.hand_back = threading.Event()

@@ -23,18 +23,23 @@ INSERT_CHUNK = 1000
 
 
 class JobsStore(StoreBase):
-    def jobs_enqueue(self, jobs: Sequence[NewJob], conn: Connection | None = None) -> list[int]:
+    def jobs_enqueue(
+        self,
+        jobs: Sequence[NewJob],
+        conn: Connection | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
         """Insert jobs and their ready or scheduled executions; return their ids in order.
 
         With ``conn``, the rows are written in the caller's transaction and commit or roll
-        back with it.
+        back with it. ``now`` (default: the time of the insert) is their ``enqueued_at``,
+        so the caller's result says what the row says.
         """
         if not jobs:
             return []
-        return self.using(conn, lambda c: self._insert_jobs(c, jobs))
+        return self.using(conn, lambda c: self._insert_jobs(c, jobs, now or utcnow()))
 
-    def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob]) -> list[int]:
-        now = utcnow()
+    def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
         if any(j.unique_key is not None for j in jobs):
             return [self._insert_unique(conn, j, now) for j in jobs]
         return self._insert_plain(conn, jobs, now)

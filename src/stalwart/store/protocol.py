@@ -37,9 +37,14 @@ class StoreProtocol(Protocol):
     def pending_migrations(self) -> list[str]: ...
 
     # ---- jobs: enqueue, read, cancel, clear ----
-    def jobs_enqueue(self, jobs: Sequence[NewJob], conn: Connection | None = None) -> list[int]:
+    def jobs_enqueue(
+        self,
+        jobs: Sequence[NewJob],
+        conn: Connection | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
         """Insert jobs with their ready (or blocked) or scheduled row; ids in order.
-        With ``conn``, in the caller's transaction."""
+        With ``conn``, in the caller's transaction; ``now`` is their enqueue time."""
         ...
 
     def job_get(self, job_id: int) -> JobRow:

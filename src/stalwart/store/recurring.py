@@ -115,7 +115,7 @@ class RecurringStore(JobsStore):
                     conn.execute(insert(rx).values(task_key=key, run_at=run_at, created_at=now))
             except IntegrityError:
                 return None
-            [job_id] = self._insert_jobs(conn, [job])
+            [job_id] = self._insert_jobs(conn, [job], now)
             conn.execute(
                 update(rx).where(rx.c.task_key == key, rx.c.run_at == run_at).values(job_id=job_id)
             )
