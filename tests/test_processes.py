@@ -234,9 +234,14 @@ def test_jobs_survive_a_database_restart(backend: str, fleet: Fleet) -> None:
             except stalwart.DatabaseUnavailable:  # our own pool meets the restart too
                 return False
 
-        wait_for(finished, 120, what="every job to finish")
+        done = True
+        try:
+            wait_for(finished, 120, what="every job to finish")
+        except AssertionError:
+            done = False
     finally:
         out = stop(sup)
+    assert done, f"not every job finished after the restart:\n{out}"
     assert sup.returncode == 0, out
     assert "database is back" in out
     results = fleet.app.store.jobs_get(jobs)

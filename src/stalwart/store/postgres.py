@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import schema as s
+from .capabilities import Capabilities
 from .generic import Store
 from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
@@ -149,7 +150,9 @@ class PostgresStore(Store):
 
     def _insert_plain(self, conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
         plain = all(j.concurrency_limits is None for j in jobs)
-        if len(jobs) < COPY_THRESHOLD or not plain:
+        # The caller's own connection (Django's, say) may be through another driver.
+        can_copy = conn.engine is self.engine or Capabilities.of(conn.dialect).copy_from
+        if len(jobs) < COPY_THRESHOLD or not plain or not can_copy:
             return super()._insert_plain(conn, jobs, now)
         return self._copy_jobs(conn, jobs, now)
 

@@ -36,7 +36,7 @@ __all__ = [
 NOTICES = {
     "retried": "Retried {n} job(s).",
     "discarded": "Discarded {n} job(s).",
-    "cancelled": "Cancelled the job (a running job stops within about a second).",
+    "cancelled": "Cancelled the job. A running job stops within about a second.",
     "not_cancelled": "The job had ended already: nothing was cancelled.",
     "paused": "Paused the queue.",
     "resumed": "Resumed the queue.",
