@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
+from ..observe.enqueue import count_enqueued
 from ..recurring import Recurring, RecurringTask, row_from_config
 from ..schedules import Schedule, run_times_between
 from .base import Actor
@@ -136,4 +137,5 @@ class Scheduler(Actor):
         job_id = self.store.recurring_enqueue(task.key, run_at.replace(tzinfo=None), job)
         if job_id is not None:
             self.enqueued += 1
+            count_enqueued(job.queue_name, job.task_name)
             log.debug("%s: enqueued %s for %s as job %d", self.name, task.key, run_at, job_id)

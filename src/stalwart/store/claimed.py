@@ -162,9 +162,12 @@ class ClaimedStore(StoreBase):
             )
         if throttled:
             conn.execute(insert(s.throttled_executions), throttled)
-            for row in throttled:
+            for waiting in throttled:
                 add_history(
-                    conn, [row["job_id"]], "rate", f"in line for a start of {row['rate_key']}"
+                    conn,
+                    [waiting["job_id"]],
+                    "rate",
+                    f"in line for a start of {waiting['rate_key']}",
                 )
         _insert_executions(conn, scheduled=scheduled, failed=failed)
         # A cancel asked of a job now out of claimed is done with (acted on, or moot).
@@ -258,6 +261,7 @@ class ClaimedStore(StoreBase):
         now = utcnow()
         ran = [r for r in rows if running is None or int(r.id) in running]
         out.handed_back = [int(r.id) for r in rows if r not in ran]
+        out.labels = {int(r.id): (str(r.queue_name), str(r.task_name)) for r in ran}
         if len(ran) == 1:
             row = ran[0]
             crashes = int(row.crashes) + 1
@@ -343,6 +347,8 @@ class Recovery:
     failed: list[int] = field(default_factory=list)
     # Ran beside others: each to run again alone before it can be blamed.
     suspects: list[int] = field(default_factory=list)
+    # (queue, task) of the jobs that were running, for metrics and logs.
+    labels: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def _owner_is(process_id: int | None) -> Any:
