@@ -66,8 +66,9 @@ class AttemptObserver:
         self.app = app
         # Jobs whose error hooks ran inside their attempt (not to run them twice).
         self._reported: set[int] = set()
-        # Attempts ended here, counted once their results are written: job id ->
-        # (queue, task, outcome, duration, pickup delay).
+        # Attempts ended here, counted once their results are written: id() of the
+        # Outcome (alive until written) -> (queue, task, outcome, duration, pickup
+        # delay). Not the job id: a retry can end before its first attempt is counted.
         self._pending: dict[int, tuple[str, str, str, float | None, float | None]] = {}
 
     # ---- around the job's function, inside its context ----
@@ -172,7 +173,7 @@ class AttemptObserver:
             pickup = None
             if outcome.started_at and job.scheduled_at is not None:
                 pickup = outcome.started_at - to_epoch(job.scheduled_at)
-            self._pending[job.id] = (job.queue_name, job.task_name, counted, duration, pickup)
+            self._pending[id(outcome)] = (job.queue_name, job.task_name, counted, duration, pickup)
 
     def written(self, outcomes: Sequence[Outcome], ids: Sequence[int]) -> None:
         """The completer wrote ``ids`` of ``outcomes`` (the rest were dropped: their jobs
@@ -182,7 +183,7 @@ class AttemptObserver:
             return
         done = set(ids)
         for o in outcomes:
-            pending = self._pending.pop(o.job_id, None)
+            pending = self._pending.pop(id(o), None)
             if pending is not None and o.job_id in done:
                 metrics.finished(*pending)
 
