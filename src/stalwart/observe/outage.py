@@ -36,6 +36,7 @@ class OutageLog:
         """A call to the database failed (it is retried by the caller)."""
         now = time.monotonic()
         error = " ".join(str(exc).split()) or type(exc).__name__
+        error = error.removeprefix("database unavailable: ")  # said once, by us
         with self._lock:
             self.failures += 1
             self._last_error = error
