@@ -31,14 +31,17 @@ __all__ = ["check", "enqueue", "migrate"]
 
 
 @main.command()
+@json_option("Print the versions applied as JSON.")
 @click.pass_obj
 @handle_errors
-def migrate(obj: Context) -> None:
+def migrate(obj: Context, as_json: bool) -> None:
     """Create or update Stalwart's tables (safe to run twice, or from two hosts at once)."""
     store = obj.store()
     applied = store.migrate()
     store.dispose()
-    if applied:
+    if as_json:
+        print_json({"applied": applied})
+    elif applied:
         console.print(f"Applied migrations: {', '.join(applied)}")
     else:
         console.print("Schema is up to date.")

@@ -8,8 +8,12 @@ configuration error.
 from __future__ import annotations
 
 import functools
+import getpass
 import json
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -30,6 +34,7 @@ from ..store import QueueSelector, Store, open_store
 __all__ = [
     "JOB_ID",
     "Context",
+    "audit",
     "call_options",
     "check_recurring_tasks",
     "config_option",
@@ -39,9 +44,11 @@ __all__ = [
     "fail",
     "handle_errors",
     "import_app",
+    "iso",
     "job_dict",
     "json_option",
     "one_line",
+    "os_user",
     "parse_call",
     "print_json",
     "redacted_url",
@@ -51,8 +58,10 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-err = Console(stderr=True)
+# Piped or redirected, tables are as wide as they need (rich would cut them to 80).
+_WIDE = 100_000
+console = Console(width=None if sys.stdout.isatty() else _WIDE)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else _WIDE)
 
 
 class Context:
@@ -262,8 +271,48 @@ def one_line(exc: BaseException) -> str:
 # ---- output ----
 
 
+def iso(value: datetime | None) -> str | None:
+    """A time in ISO 8601 with its offset (the store's naive times are UTC)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def os_user() -> str:
+    """Who runs this command, for the audit log: the operating-system user."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (a bare container)
+        return f"uid {os.getuid()}"
+
+
+def audit(
+    store: Store,
+    action: str,
+    *,
+    target: str | None = None,
+    job_ids: Sequence[int] = (),
+    affected: int = 0,
+) -> None:
+    """Write a command-line action to the dashboard's audit log, as "<user> (cli)"."""
+    store.audit_record(
+        actor=f"{os_user()} (cli)",
+        client_ip=None,
+        action=action,
+        target=target,
+        job_ids=job_ids,
+        affected=affected,
+    )
 
 
 def ts(value: Any) -> str:
@@ -279,10 +328,10 @@ def job_dict(r: JobResult) -> dict[str, Any]:
         "priority": r.priority,
         "args": r.args,
         "kwargs": r.kwargs,
-        "enqueued_at": r.enqueued_at.isoformat() if r.enqueued_at else None,
-        "scheduled_at": r.scheduled_at.isoformat() if r.scheduled_at else None,
-        "started_at": r.started_at.isoformat() if r.started_at else None,
-        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "enqueued_at": iso(r.enqueued_at),
+        "scheduled_at": iso(r.scheduled_at),
+        "started_at": iso(r.started_at),
+        "finished_at": iso(r.finished_at),
         "attempts": r.attempts,
         "crashes": r.crashes,
         "return_value": r.return_value,
@@ -291,7 +340,7 @@ def job_dict(r: JobResult) -> dict[str, Any]:
                 "class": e.exception_class,
                 "message": e.message,
                 "traceback": e.traceback,
-                "at": e.at.isoformat() if e.at else None,
+                "at": iso(e.at),
             }
             for e in r.errors
         ],
