@@ -1,8 +1,8 @@
 """Readiness and liveness, as Kubernetes probes ask them.
 
 - Ready: the database answers and its schema has every migration (else 503 with the
-  reason as JSON). Checked with a connection of its own each time (`open_store(...,
-  probe=True)`), so a dead pooled connection never answers for a live database.
+  reason as JSON). Checked on a probe store (`open_store(..., probe=True)`): its
+  connections are checked before use and time out soon.
 - Live: the supervisor's loop went round recently (`Pulse`, a cell of memory the
   supervisor writes each turn and its probe child reads).
 """

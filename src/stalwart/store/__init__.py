@@ -27,7 +27,8 @@ def open_store(
 ) -> Store:
     """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
     False (the conformance suite runs the generic verbs on PostgreSQL that way);
-    ``probe``: for health checks and scrapes (no pool, short timeouts: `make_engine`)."""
+    ``probe``: for health checks and scrapes (a small pool of checked connections, short
+    timeouts: `make_engine`)."""
     engine = make_engine(url, probe=probe)
     caps = Capabilities.of(engine.dialect)
     cls: type[Store] = Store
