@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hmac
 import mmap
 import struct
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..store import Store
 
-__all__ = ["LIVENESS_S", "Pulse", "Readiness"]
+__all__ = ["LIVENESS_S", "Pulse", "Readiness", "bearer_ok", "liveness"]
 
 # The supervisor's loop turns ten times a second; it may wait on the database (a
 # heartbeat, a recovery) for a while, so only a long silence means it is stuck.
@@ -84,3 +85,10 @@ class Readiness:
 def _one_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return " ".join(str(orig).split())[:500] or type(orig).__name__
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())

@@ -13,7 +13,6 @@ while the database is away. Plain `http.server`: no dependency for health checks
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..processes.base import Actor
 from ..store import open_store
-from .health import Pulse, Readiness, liveness
+from .health import Pulse, Readiness, bearer_ok, liveness
 
 if TYPE_CHECKING:
     from ..app import App
@@ -135,7 +134,7 @@ def _handler(probe: ProbeServer, readiness: Readiness, registry: Any) -> type:
                 self._json(*liveness(probe.pulse))
             elif path == "/readyz":
                 self._json(*readiness.check())
-            elif token and not _bearer_ok(self.headers.get("Authorization"), token):
+            elif token and not bearer_ok(self.headers.get("Authorization"), token):
                 self._send(401, "text/plain; charset=utf-8", b"401: bearer token needed\n")
             else:
                 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -158,9 +157,3 @@ def _handler(probe: ProbeServer, readiness: Readiness, registry: Any) -> type:
             log.debug("%s: " + format, self.address_string(), *args)
 
     return Handler
-
-
-def _bearer_ok(header: str | None, token: str) -> bool:
-    if not header or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())
