@@ -3,6 +3,7 @@ dashboard under uvicorn)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -146,8 +147,27 @@ def probe_setup(
     help="Header CloudFront adds with $STALWART_DASHBOARD_ORIGIN_SECRET as its value.",
 )
 @click.option("--allow-ip", multiple=True, metavar="CIDR", help="Only these clients get in.")
-@click.option("--ssl-certfile", default=None, type=click.Path(dir_okay=False, exists=True))
-@click.option("--ssl-keyfile", default=None, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--certfile",
+    "--ssl-certfile",
+    "ssl_certfile",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="TLS certificate (PEM, the chain included): serve HTTPS, with HSTS.",
+)
+@click.option(
+    "--keyfile",
+    "--ssl-keyfile",
+    "ssl_keyfile",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The certificate's private key (PEM).",
+)
+@click.option(
+    "--http2",
+    is_flag=True,
+    help="Serve HTTP/2 (and HTTP/1.1) over TLS with Hypercorn (pip install 'stalwart[http2]').",
+)
 @click.pass_obj
 @handle_errors
 def serve_dashboard(
@@ -163,6 +183,7 @@ def serve_dashboard(
     allow_ip: tuple[str, ...],
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    http2: bool,
 ) -> None:
     """Serve the web dashboard, production-ready with no proxy needed in front.
 
@@ -195,9 +216,16 @@ def serve_dashboard(
                     (origin_secret_header, secret or "") if origin_secret_header else None
                 ),
             )
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise ValueError("--certfile and --keyfile go together")
+        if http2 and ssl_certfile is None:
+            raise ValueError("--http2 needs --certfile and --keyfile (browsers speak h2 over TLS)")
+        if http2 and importlib.util.find_spec("hypercorn") is None:
+            raise ValueError("--http2 needs Hypercorn: pip install 'stalwart[http2]'")
     except ValueError as exc:
         fail(str(exc), 2)
     app = obj.app()
+    obj.apply_logging(app.config)
     require_migrated(app)
     web = make_dashboard(
         app, auth=auth, read_only=read_only, client_ip=client_ip, allow_ips=allow_ip
@@ -209,7 +237,23 @@ def serve_dashboard(
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"Stalwart dashboard on http{'s' if ssl_certfile else ''}://{host}:{port}")
+    console.print(
+        f"Stalwart dashboard on http{'s' if ssl_certfile else ''}://{host}:{port}"
+        + (" (HTTP/2 and HTTP/1.1)" if http2 else "")
+    )
+    if http2:
+        from ..web.http2 import serve_http2
+
+        assert ssl_certfile is not None and ssl_keyfile is not None
+        serve_http2(
+            web,
+            host=host,
+            port=port,
+            root_path=root_path,
+            certfile=ssl_certfile,
+            keyfile=ssl_keyfile,
+        )
+        return
     uvicorn.run(
         web,
         host=host,
