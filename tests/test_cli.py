@@ -4,6 +4,7 @@ as the dashboard, on SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,33 @@ def test_tables_are_not_cut_when_piped(app: stalwart.App) -> None:
     report.enqueue()
     out = cli(app, "jobs", "list", "--status", "ready")
     assert long_name in out
+
+
+def test_check_warns_of_queues_no_configured_worker_listens_to(tmp_path: Path, db_url: str) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "lonely.py").write_text(
+        "import stalwart\napp = stalwart.App()\n"
+        "@app.task(name='mail.send', queue_name='mail')\ndef send() -> None: ...\n"
+        "@app.task(name='bulk.send', queue_name='bulk')\ndef bulk() -> None: ...\n"
+    )
+    (tmp_path / "stalwart.toml").write_text(
+        f'app = "lonely:app"\ndatabase_url = "{db_url}"\n[[workers]]\nqueues = ["mail*"]\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "from stalwart.cli import main; main()", "check", "--json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] is True
+    assert len(result["warnings"]) == 1
+    assert (
+        "queue 'bulk' (task bulk.send) is listened to by no configured worker"
+        in (result["warnings"][0])
+    )
