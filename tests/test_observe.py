@@ -225,3 +225,21 @@ def test_missing_schema_codes_of_every_database() -> None:
     assert is_missing_schema(Exception(1146, "Table 'x.stalwart_jobs' doesn't exist"))
     assert is_missing_schema(Exception("no such table: stalwart_jobs"))
     assert not is_missing_schema(Exception(1213, "Deadlock found"))
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    dashboard = json.loads((root / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"stalwart_[a-z_]+", e)}
+    source = (root / "src" / "stalwart" / "observe" / "gauges.py").read_text()
+    gauges = set(re.findall(r'"(stalwart_[a-z_]+)"', source))
+    counted = {"stalwart_jobs_enqueued_total", "stalwart_jobs_finished_total"}
+    histograms = {
+        f"{name}_{suffix}"
+        for name in ("stalwart_job_duration_seconds", "stalwart_job_pickup_delay_seconds")
+        for suffix in ("bucket", "count", "sum")
+    }
+    assert used and used <= gauges | counted | histograms, used - (gauges | counted | histograms)
