@@ -243,3 +243,23 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
         for suffix in ("bucket", "count", "sum")
     }
     assert used and used <= gauges | counted | histograms, used - (gauges | counted | histograms)
+
+
+def test_a_scheduler_tick_after_a_failed_refresh_asks_the_database_again() -> None:
+    """A tick that did not talk to the database must not count as the database being
+    back: after a failed refresh, the next tick refreshes (and fails) again."""
+    import socket
+    from datetime import UTC, datetime
+
+    from stalwart.processes.scheduler import Scheduler
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here
+    url = f"postgresql://postgres@127.0.0.1:{port}/x"
+    app = stalwart.App(config=Config(database_url=url, source="tests"))
+    scheduler = Scheduler(app)
+    for _ in range(3):
+        with pytest.raises(stalwart.DatabaseUnavailable):
+            scheduler.tick(datetime.now(UTC))
+    app.close()

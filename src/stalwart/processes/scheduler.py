@@ -109,9 +109,12 @@ class Scheduler(Actor):
         return on_time
 
     def _refresh(self, now: datetime) -> None:
-        self._next_refresh = now + timedelta(seconds=self.refresh_every)
         tasks = self.recurring.list()
         last_runs = self.store.recurring_last_runs()
+        # Only once the database answered: a failed refresh is tried again at the next
+        # tick, which so talks to the database (a tick that did not must not count as
+        # the database being back).
+        self._next_refresh = now + timedelta(seconds=self.refresh_every)
         fresh: dict[str, tuple[RecurringTask, Schedule]] = {}
         for task in tasks:
             try:
