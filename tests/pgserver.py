@@ -58,30 +58,41 @@ def why_unavailable() -> str | None:
 
 
 @contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
+def private_postgres(password: str | None = None) -> Iterator[PrivatePostgres]:
+    """With ``password``: the postgres user has it, and every connection must give it
+    (scram-sha-256); without: trust."""
     version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: int(v.split(".")[0]))[-1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     server = PrivatePostgres(version, f"stalwart_{uuid.uuid4().hex[:8]}", port)
+    initdb = ["--auth=trust"]
+    if password is not None:
+        pwfile = Path(f"/tmp/{server.name}.pw")
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o644)  # read by initdb as the postgres user
+        initdb = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
     subprocess.run(
         ["pg_createcluster", version, server.name, "-p", str(port), "--start-conf", "manual",
-         "--", "--auth=trust"],
+         "--", *initdb],
         check=True,
         capture_output=True,
         timeout=120,
     )  # fmt: skip
     try:
         server.start()
+        env = {**os.environ, "PGPASSWORD": password or ""}
         subprocess.run(
             ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
              "CREATE DATABASE stalwart_probe"],
             check=True,
             capture_output=True,
             timeout=60,
+            env=env,
         )  # fmt: skip
         yield server
     finally:
         subprocess.run(
             ["pg_dropcluster", "--stop", version, server.name], capture_output=True, timeout=120
         )
+        Path(f"/tmp/{server.name}.pw").unlink(missing_ok=True)

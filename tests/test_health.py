@@ -88,6 +88,32 @@ def _status(port: int, path: str) -> int:
         return 0
 
 
+@pytest.mark.slow
+def test_check_exits_2_on_a_wrong_password(tmp_path: Path) -> None:
+    why = why_unavailable()
+    if why is not None:
+        print(f"\n*** SKIPPED: no private PostgreSQL server can be made here: {why} ***")
+        pytest.skip(f"no private PostgreSQL server can be made here: {why}")
+    with private_postgres(password="right-one") as server:
+        base = server.url.replace("postgres@", "postgres:{}@")
+        stalwart.App(config=Config(database_url=base.format("right-one"), source="t")).migrate()
+        for password, code in (("wrong-one", 2), ("right-one", 0)):
+            done = subprocess.run(
+                [sys.executable, "-c", "from stalwart.cli import main; main()", "check",
+                 "--database", base.format(password)],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )  # fmt: skip
+            assert done.returncode == code, done.stdout + done.stderr
+        assert "password authentication failed" in subprocess.run(
+            [sys.executable, "-c", "from stalwart.cli import main; main()", "check",
+             "--database", base.format("wrong-one")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        ).stderr  # fmt: skip
+
+
 def test_check_exits_2_on_a_missing_database(tmp_path: Path) -> None:
     from tests.conftest import SERVER_URLS
 
