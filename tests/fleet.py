@@ -28,7 +28,7 @@ class Fleet:
     url: str
     log: Path
     app: stalwart.App
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
+    started: list[DrainedPopen] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -36,7 +36,7 @@ class Fleet:
         env["STALWART_TEST_LOG"] = str(self.log)
         return env
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str) -> DrainedPopen:
         proc = DrainedPopen(
             [
                 sys.executable,

@@ -76,7 +76,10 @@ def test_error_hooks_see_every_failed_attempt_in_the_jobs_context(
         pass
 
     Current.tenant_id = 7
-    ids = [t.enqueue().id for t in (fails, slow, async_fails, ok)]
+    try:
+        ids = [t.enqueue().id for t in (fails, slow, async_fails, ok)]
+    finally:
+        Current.reset()  # this test's context is the next test's too
     with caplog.at_level(logging.ERROR, "stalwart.jobs"):
         drain(app)
     assert sorted(seen) == sorted(
