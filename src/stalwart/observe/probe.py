@@ -27,7 +27,7 @@ from .health import Pulse, Readiness, bearer_ok, liveness
 if TYPE_CHECKING:
     from ..app import App
 
-__all__ = ["ProbeConfig", "ProbeServer", "bind"]
+__all__ = ["ProbeConfig", "ProbeHTTPServer", "ProbeServer", "bind"]
 
 log = logging.getLogger("stalwart.probe")
 
@@ -43,22 +43,22 @@ class ProbeConfig:
     multiprocess_dir: str | None = None
 
 
-class _Server(ThreadingHTTPServer):
+class ProbeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     routes: frozenset[str] = frozenset()
 
 
-def bind(config: ProbeConfig) -> list[_Server]:
+def bind(config: ProbeConfig) -> list[ProbeHTTPServer]:
     """The listening sockets: one per port (one for both if they are the same)."""
     ports: dict[int, set[str]] = {}
     if config.metrics_port is not None:
         ports.setdefault(config.metrics_port, set()).add("/metrics")
     if config.health_port is not None:
         ports.setdefault(config.health_port, set()).update({"/livez", "/readyz"})
-    servers: list[_Server] = []
+    servers: list[ProbeHTTPServer] = []
     for port, routes in ports.items():
         try:
-            server = _Server((config.host, port), BaseHTTPRequestHandler)
+            server = ProbeHTTPServer((config.host, port), BaseHTTPRequestHandler)
         except OSError as exc:
             for s in servers:
                 s.server_close()
@@ -74,7 +74,7 @@ class ProbeServer(Actor):
     def __init__(
         self,
         app: App,
-        servers: list[_Server],
+        servers: list[ProbeHTTPServer],
         pulse: Pulse | None,
         config: ProbeConfig,
         *,
@@ -124,7 +124,7 @@ def _handler(probe: ProbeServer, readiness: Readiness, registry: Any) -> type:
     token = probe.config.metrics_token
 
     class Handler(BaseHTTPRequestHandler):
-        server: _Server
+        server: ProbeHTTPServer
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

@@ -18,7 +18,7 @@ from .worker import Worker
 if TYPE_CHECKING:
     from ..app import App
     from ..observe.health import Pulse
-    from ..observe.probe import ProbeConfig, _Server
+    from ..observe.probe import ProbeConfig, ProbeHTTPServer
 
 
 @dataclass
@@ -57,14 +57,14 @@ def isolation_slot(app: App, queues: tuple[str, ...]) -> Slot:
     return Slot("isolation", partial(_make_isolation, app, queues, board), board)
 
 
-def probe_slot(app: App, servers: list[_Server], pulse: Pulse, config: ProbeConfig) -> Slot:
+def probe_slot(app: App, servers: list[ProbeHTTPServer], pulse: Pulse, config: ProbeConfig) -> Slot:
     """The child serving /metrics, /livez and /readyz on sockets bound already."""
     return Slot("probe", partial(_make_probe, app, servers, pulse, config))
 
 
 def _make_probe(
     app: App,
-    servers: list[_Server],
+    servers: list[ProbeHTTPServer],
     pulse: Pulse,
     config: ProbeConfig,
     name: str,

@@ -26,6 +26,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
+from ..observe.health import Pulse
+from ..observe.probe import ProbeConfig, bind
 from ..store import QueueSelector, utcnow
 from .base import Process, interruptible_sleep
 from .fork import fork_actor
@@ -35,8 +37,6 @@ from .worker import RECYCLE_EXIT_CODE
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..observe.health import Pulse
-    from ..observe.probe import ProbeConfig
 
 log = logging.getLogger("stalwart.supervisor")
 
@@ -84,9 +84,6 @@ class Supervisor(Process):
         # stops us here; it reads our loop's pulse for /livez.
         self.pulse: Pulse | None = None
         if probe is not None:
-            from ..observe.health import Pulse
-            from ..observe.probe import bind
-
             self.pulse = Pulse()
             self.slots.append(probe_slot(app, bind(probe), self.pulse, probe))
 
