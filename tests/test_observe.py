@@ -266,3 +266,20 @@ def test_a_scheduler_tick_after_a_failed_refresh_asks_the_database_again() -> No
         with pytest.raises(stalwart.DatabaseUnavailable):
             scheduler.tick(datetime.now(UTC))
     app.close()
+
+
+def test_enqueue_raises_database_unavailable_during_an_outage() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here: the server is down
+    for url in (f"postgresql://postgres@127.0.0.1:{port}/x", f"mysql://root@127.0.0.1:{port}/x"):
+        app = stalwart.App(config=Config(database_url=url, source="tests"))
+
+        @app.task(name="outage.job")
+        def job() -> None: ...
+
+        with pytest.raises(stalwart.errors.DatabaseUnavailable):
+            job.enqueue()
+        app.close()
