@@ -87,7 +87,10 @@ def start(
         for line in unlistened_queues(app):
             err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
         if probe is not None and probe.metrics_port is not None:
-            enable_metrics(probe.multiprocess_dir)
+            try:
+                enable_metrics(probe.multiprocess_dir)
+            except RuntimeError as exc:  # the metrics extra is not installed
+                fail(str(exc), 2)
         try:
             supervisor = Supervisor(app, drain=drain, drain_within=drain_within, probe=probe)
         except OSError as exc:
