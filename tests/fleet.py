@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class Fleet:
     url: str
     log: Path
     app: stalwart.App
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
+    started: list[DrainedPopen] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -35,8 +36,8 @@ class Fleet:
         env["STALWART_TEST_LOG"] = str(self.log)
         return env
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
+    def start(self, *args: str) -> DrainedPopen:
+        proc = DrainedPopen(
             [
                 sys.executable,
                 "-c",
@@ -52,6 +53,7 @@ class Fleet:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        proc.start_draining()
         self.started.append(proc)
         return proc
 
@@ -108,6 +110,33 @@ class Fleet:
         return [
             at for event, job, _, at, _ in self.timed_events() if event == "start" and job == job_id
         ]
+
+
+class DrainedPopen(subprocess.Popen[str]):
+    """A fleet whose output is read as it comes: one log line per job fills a pipe's
+    64 KiB soon, and a process writing to a full pipe stalls. `communicate` returns
+    what was read."""
+
+    def start_draining(self) -> None:
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.stdout is not None
+        for line in self.stdout:
+            self._lines.append(line)
+
+    def output(self) -> str:
+        """What it printed so far."""
+        return "".join(self._lines)
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        self.wait(timeout)
+        self._reader.join(10)
+        return self.output(), ""
 
 
 def write_config(

@@ -4,6 +4,7 @@ as the dashboard, on SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,114 @@ def test_job_ids_out_of_range_are_a_clear_usage_error(app: stalwart.App, args: l
     assert result.exit_code == 2, result.output
     assert "is not a job id (a whole number from 1 to 9223372036854775807)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_global_options_work_after_the_command(app: stalwart.App) -> None:
+    url = app.config.database_url
+    for args in (
+        ["queues", "list", "--json", "--database", url, "--log-level", "debug"],
+        ["--log-format", "json", "jobs", "list", "--database", url, "--json"],
+        ["jobs", "list", "--status", "ready", "--log-format", "json", "--database", url],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+    bad = CliRunner().invoke(main, ["queues", "list", "--log-level", "loud", "--database", url])
+    assert bad.exit_code == 2
+
+
+def test_cli_actions_go_to_the_audit_log_with_the_os_user(
+    app: stalwart.App,
+    tasks: dict[str, stalwart.Task],  # type: ignore[type-arg]
+) -> None:
+    from stalwart.cli.common import os_user
+
+    failed = [tasks["deliver"].enqueue(i).id for i in range(3)]
+    drain(app)
+    waiting = tasks["echo"].enqueue(1).id
+    cli(app, "jobs", "retry", str(failed[0]))
+    cli(app, "jobs", "discard", "--queue", "mail")
+    result = CliRunner().invoke(
+        main, ["--database", app.config.database_url, "jobs", "cancel", str(waiting), "--json"]
+    )
+    assert result.exit_code == 0 and json.loads(result.stdout)["cancelled"] == [waiting]
+    cli(app, "queues", "pause", "mail")
+    cli(app, "queues", "resume", "mail")
+    events = list(reversed(app.store.audit_page(limit=10)))
+    assert [(e.action, e.affected) for e in events] == [
+        ("retry", 1),
+        ("bulk_discard", 2),
+        ("cancel", 1),
+        ("pause", 1),
+        ("resume", 1),
+    ]
+    assert {e.actor for e in events} == {f"{os_user()} (cli)"}
+    assert events[0].job_ids == [failed[0]] and events[3].target == "mail"
+    assert events[1].target == "failed jobs where queue='mail'"
+
+
+def test_pausing_a_queue_nobody_ever_used_warns(
+    app: stalwart.App,
+    tasks: dict[str, stalwart.Task],  # type: ignore[type-arg]
+) -> None:
+    tasks["deliver"].enqueue(1)  # the "mail" queue is in use
+    url = app.config.database_url
+    typo = CliRunner().invoke(main, ["--database", url, "queues", "pause", "mial", "--json"])
+    assert typo.exit_code == 0
+    assert "no job, worker or pause has ever named queue 'mial'" in typo.stderr
+    assert json.loads(typo.stdout)["known"] is False
+    known = CliRunner().invoke(main, ["--database", url, "queues", "pause", "mail"])
+    assert known.exit_code == 0 and "warning" not in known.stderr
+    assert app.paused_queues() == {"mial", "mail"}
+
+
+def test_json_times_have_their_offset_and_text_shows_arguments_as_json(
+    app: stalwart.App,
+    tasks: dict[str, stalwart.Task],  # type: ignore[type-arg]
+) -> None:
+    job = tasks["echo"].enqueue({"name": "Zoë", "tags": ["a"]}).id
+    shown = cli(app, "jobs", "show", str(job), "--json")
+    assert shown["enqueued_at"].endswith("+00:00") and shown["scheduled_at"].endswith("+00:00")
+    text = cli(app, "jobs", "show", str(job))
+    assert 'args: [{"name": "Zoë", "tags": ["a"]}]' in text
+    assert "'name'" not in text
+
+
+def test_tables_are_not_cut_when_piped(app: stalwart.App) -> None:
+    long_name = "reports." + "quarterly_revenue_by_region_" * 5 + "final"
+
+    @app.task(name=long_name)
+    def report() -> None: ...
+
+    report.enqueue()
+    out = cli(app, "jobs", "list", "--status", "ready")
+    assert long_name in out
+
+
+def test_check_warns_of_queues_no_configured_worker_listens_to(tmp_path: Path, db_url: str) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "lonely.py").write_text(
+        "import stalwart\napp = stalwart.App()\n"
+        "@app.task(name='mail.send', queue_name='mail')\ndef send() -> None: ...\n"
+        "@app.task(name='bulk.send', queue_name='bulk')\ndef bulk() -> None: ...\n"
+    )
+    (tmp_path / "stalwart.toml").write_text(
+        f'app = "lonely:app"\ndatabase_url = "{db_url}"\n[[workers]]\nqueues = ["mail*"]\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "from stalwart.cli import main; main()", "check", "--json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] is True
+    assert len(result["warnings"]) == 1
+    assert (
+        "queue 'bulk' (task bulk.send) is listened to by no configured worker"
+        in (result["warnings"][0])
+    )

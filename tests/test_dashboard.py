@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -291,7 +292,7 @@ def test_cancel_a_waiting_job(
     page = client.get(f"/jobs/{job.id}")
     assert "/cancel" in page.text
     r = client.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token(client)})
-    assert "Cancelled the job." in r.text
+    assert "Cancelled the job" in r.text
     assert app.get_result(job.id).status == "FAILED"
 
 
@@ -779,3 +780,49 @@ def test_stalwart_dashboard_command_serves_it(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_metrics_behind_auth_or_its_bearer_token(
+    app: stalwart.App,
+    tasks: dict[str, stalwart.Task],  # type: ignore[type-arg]
+) -> None:
+    tasks["deliver"].enqueue(1)
+    tasks["echo"].enqueue(2)
+    anonymous = client_for(app, user=None, metrics_token="s3cret-token")
+    assert anonymous.get("/metrics").status_code == 401
+    wrong = anonymous.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    scraped = anonymous.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+    assert scraped.status_code == 200
+    assert "stalwart_database_up 1.0" in scraped.text
+    assert 'stalwart_queue_jobs{queue="mail",state="ready"} 1.0' in scraped.text
+    assert 'stalwart_queue_jobs{queue="default",state="ready"} 1.0' in scraped.text
+    # The token opens /metrics only; signed-in users see it without one.
+    assert anonymous.get("/", headers={"Authorization": "Bearer s3cret-token"}).status_code == 401
+    signed_in = client_for(app)
+    assert "stalwart_queue_oldest_ready_age_seconds" in signed_in.get("/metrics").text
+
+
+def test_healthz_touches_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'health.db'}"
+    app = stalwart.App(config=stalwart.config.Config(database_url=url, source="tests"))
+    client = client_for(app, user=None)
+    sqlite3.connect(tmp_path / "health.db").close()  # a database without the tables
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert "stalwart migrate" in answer.json()["reason"]
+    app.migrate()
+    time.sleep(0.6)  # past the cached answer
+    assert client.get("/healthz").text == "ok"
+    # A server that is not there (nothing listens on the port): 503, promptly.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = stalwart.App(
+        config=stalwart.config.Config(
+            database_url=f"postgresql://postgres@127.0.0.1:{port}/x", source="tests"
+        )
+    )
+    gone = client_for(down, user=None).get("/healthz")
+    assert gone.status_code == 503 and gone.json()["status"] == "unavailable"
+    app.close()

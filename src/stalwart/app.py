@@ -10,9 +10,10 @@ from typing import Any, ParamSpec, TypeVar, overload
 from sqlalchemy import Connection
 
 from .config import Config, load_config
-from .context import Hook, Hooks, capture_current
+from .context import ErrorHook, Hook, Hooks, capture_current
 from .errors import SerializationError, UnknownTaskError
 from .names import check_priority, check_queue_name
+from .observe.enqueue import sending
 from .policies import NO_RETRY, Limit, Rate, Retry
 from .recurring import COMMAND_TASK, Recurring, run_command, task_name_of
 from .results import JobResult, JobStatus, aware
@@ -237,6 +238,12 @@ class App:
         self.hooks.on_job_end.append(hook)
         return hook
 
+    def on_job_error(self, hook: ErrorHook) -> ErrorHook:
+        """Register ``hook(job, exc)`` for every failed attempt (retried or not, timeouts
+        and cancels too), in the job's context; its own failure is logged, nothing more."""
+        self.hooks.on_job_error.append(hook)
+        return hook
+
     # ---- enqueueing ----
 
     def enqueue(
@@ -255,9 +262,11 @@ class App:
         if run_after is not None or priority is not None or queue_name is not None:
             t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
         now = utcnow()
-        job = self._new_job(t, args, kwargs or {}, capture_current(), now)
-        # One time for the row and the result: what enqueue returns is what is stored.
-        [job_id] = self.store.jobs_enqueue([job], conn=connection, now=now)
+        with sending(t.options.queue_name, t.options.name) as send:
+            job = self._new_job(t, args, kwargs or {}, send.context(capture_current()), now)
+            # One time for the row and the result: what enqueue returns is what is stored.
+            [job_id] = self.store.jobs_enqueue([job], conn=connection, now=now)
+            send.sent([job_id])
         if job.unique_key is not None and connection is None:
             return self.get_result(job_id)  # may be the job already holding the key
         return self._enqueued_result(job_id, job, args, kwargs or {}, now)
@@ -276,14 +285,16 @@ class App:
         """
         t = self._resolve(task)
         calls = list(calls)
-        context, now = capture_current(), utcnow()
-        jobs = []
-        for i, (args, kwargs) in enumerate(calls):
-            try:
-                jobs.append(self._new_job(t, args, kwargs, context, now))
-            except SerializationError as exc:
-                raise SerializationError(f"enqueue_many calls[{i}]: {exc}") from None
-        ids = self.store.jobs_enqueue(jobs, conn=connection, now=now)
+        with sending(t.options.queue_name, t.options.name, len(calls)) as send:
+            context, now = send.context(capture_current()), utcnow()
+            jobs = []
+            for i, (args, kwargs) in enumerate(calls):
+                try:
+                    jobs.append(self._new_job(t, args, kwargs, context, now))
+                except SerializationError as exc:
+                    raise SerializationError(f"enqueue_many calls[{i}]: {exc}") from None
+            ids = self.store.jobs_enqueue(jobs, conn=connection, now=now)
+            send.sent(ids)
         return EnqueuedJobs(self, ids, jobs, calls, now)
 
     def _resolve(self, task: Task[Any, Any] | str) -> Task[Any, Any]:

@@ -73,6 +73,13 @@ class Config:
     alive_threshold: float = 60.0
     max_crashes: int = 3
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line
+    # `stalwart start`'s probe server: /metrics, /livez and /readyz (None: off).
+    metrics_port: int | None = None
+    health_port: int | None = None
+    probe_host: str = "0.0.0.0"
+    # A bearer token /metrics wants (the probe server's and the dashboard's).
+    metrics_token: str | None = None
     workers: tuple[WorkerConfig, ...] = (WorkerConfig(),)
     dispatchers: tuple[DispatcherConfig, ...] = (DispatcherConfig(),)
     scheduler: bool = True
@@ -192,6 +199,11 @@ _TOP: dict[str, Callable[[Any], Any]] = {
     "alive_threshold": _duration(1),
     "max_crashes": _int(1),
     "log_level": _log_level,
+    "log_format": _one_of("text", "json"),
+    "metrics_port": _int(1, 65535),
+    "health_port": _int(1, 65535),
+    "probe_host": _str,
+    "metrics_token": _str,
     "scheduler": _bool,
 }
 _WORKER: dict[str, Callable[[Any], Any]] = {
@@ -304,6 +316,9 @@ def _recurring(value: Any, prefix: str, problems: list[str]) -> tuple[RecurringC
     return tuple(out)
 
 
+_RAW_ENV = {"database_url", "metrics_token"}
+
+
 def _env_value(text: str) -> Any:
     """Environment values are TOML literals when they parse as one, else strings."""
     try:
@@ -367,7 +382,8 @@ def load_config(
     for key in sorted(scalar_keys):
         var = ENV_PREFIX + key.upper()
         if var in env:
-            raw[key] = _env_value(env[var]) if key != "database_url" else env[var]
+            # Secrets and URLs are taken as they are, never read as TOML.
+            raw[key] = env[var] if key in _RAW_ENV else _env_value(env[var])
             sources.append(f"${var}")
     for key, value in (overrides or {}).items():
         if value is not None:

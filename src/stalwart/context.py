@@ -127,10 +127,17 @@ def capture_current() -> str | None:
     return dumps(captured) if captured else None
 
 
+# The key under which a job's trace context (W3C traceparent) travels in its captured
+# context: not a class path, so never a class's.
+TRACE_KEY = "stalwart:trace"
+
+
 def restore_current(captured: str | Mapping[str, Any] | None) -> None:
     """Set captured attribute values in the current (fresh) context."""
     data = loads(captured) if isinstance(captured, str) else captured
     for key, values in (data or {}).items():
+        if key == TRACE_KEY:
+            continue
         cls = CurrentAttributes._registry.get(key)
         if cls is None:
             log.warning("captured context names %s, which this process has not imported", key)
@@ -182,12 +189,26 @@ def current_job() -> JobInfo:
 
 
 Hook = Callable[[JobInfo], None]
+ErrorHook = Callable[[JobInfo, BaseException], None]
 
 
 @dataclass
 class Hooks:
     on_job_start: list[Hook] = field(default_factory=list)
     on_job_end: list[Hook] = field(default_factory=list)
+    on_job_error: list[ErrorHook] = field(default_factory=list)
+
+
+def in_job_context(job: JobInfo, captured: str | None, fn: Callable[[], T]) -> T:
+    """Call ``fn`` in a new context set up as the job's (current_job, attributes),
+    without the hooks: for what must run as the job once its own context is gone."""
+
+    def body() -> T:
+        _current_job.set(job)
+        restore_current(captured)
+        return fn()
+
+    return contextvars.Context().run(body)
 
 
 @contextmanager
@@ -279,6 +300,8 @@ class JobLogFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if hasattr(record, "job_id"):  # the record names its job already (attempt lines)
+            return True
         job = _current_job.get(None)
         record.job_id = job.id if job else None
         record.task_name = job.task_name if job else None

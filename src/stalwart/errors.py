@@ -45,7 +45,12 @@ class CommandNotConfigured(StalwartError):
 
 
 class DatabaseUnavailable(StalwartError):
-    """The database could not be reached."""
+    """The database could not be reached: what `enqueue` (and every other call that
+    needs the database) raises during an outage. Nothing was written; try again later."""
+
+
+class SchemaNotMigrated(StalwartError):
+    """The database lacks Stalwart's tables or columns: run `stalwart migrate`."""
 
 
 class ProcessExited(StalwartError):

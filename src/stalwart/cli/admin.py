@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import click
 
+from ..config import Config
 from ..errors import ConfigError
+from ..store import open_store
 from .common import (
     Context,
     call_options,
@@ -17,8 +19,11 @@ from .common import (
     import_app,
     job_dict,
     json_option,
+    one_line,
     parse_call,
     print_json,
+    redacted_url,
+    unlistened_queues,
 )
 from .group import main
 
@@ -26,14 +31,17 @@ __all__ = ["check", "enqueue", "migrate"]
 
 
 @main.command()
+@json_option("Print the versions applied as JSON.")
 @click.pass_obj
 @handle_errors
-def migrate(obj: Context) -> None:
+def migrate(obj: Context, as_json: bool) -> None:
     """Create or update Stalwart's tables (safe to run twice, or from two hosts at once)."""
     store = obj.store()
     applied = store.migrate()
     store.dispose()
-    if applied:
+    if as_json:
+        print_json({"applied": applied})
+    elif applied:
         console.print(f"Applied migrations: {', '.join(applied)}")
     else:
         console.print("Schema is up to date.")
@@ -41,31 +49,46 @@ def migrate(obj: Context) -> None:
 
 @main.command()
 @config_option()
+@json_option("Print the result as JSON: ok, problems, warnings.")
 @click.pass_obj
-def check(obj: Context, config_path: str | None) -> None:
-    """Validate the configuration (and that the app imports) without starting anything."""
+def check(obj: Context, config_path: str | None, as_json: bool) -> None:
+    """Validate the configuration, that the app imports, and that the database answers
+    and is migrated, without starting anything. Exit 2 on any problem."""
     if config_path:
         obj.config_path = config_path
     problems: list[str] = []
+    warnings: list[str] = []
     try:
         config = obj.config
     except ConfigError as exc:
-        problems.extend(exc.problems)
+        problems.extend(f"config error: {p}" for p in exc.problems)
         config = None
     if config is not None:
+        app = None
         if config.app:
             try:
-                import_app(config.app)
+                app = import_app(config.app)
+                app.config = config
             except ConfigError as exc:
-                problems.extend(f"{config.source}: {p}" for p in exc.problems)
-        problems.extend(check_recurring_tasks(config))
+                problems.extend(f"config error: {config.source}: {p}" for p in exc.problems)
+        problems.extend(f"config error: {p}" for p in check_recurring_tasks(config))
+        problems.extend(database_problems(config))
+        if app is not None:
+            warnings.extend(unlistened_queues(app))
+    if as_json:
+        print_json({"ok": not problems, "problems": problems, "warnings": warnings})
+    else:
+        for line in problems:
+            err.print(f"[bold red]problem:[/] {line}", highlight=False, soft_wrap=True)
+        for line in warnings:
+            err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     if problems:
-        for problem in problems:
-            err.print(f"[bold red]config error:[/] {problem}", highlight=False, soft_wrap=True)
         raise SystemExit(2)
     assert config is not None
-    console.print(f"Configuration OK ({config.source}).")
-    console.print(f"  database: {config.database_url}")
+    if as_json:
+        return
+    console.print(f"Configuration OK ({config.source}); the database answers and is migrated.")
+    console.print(f"  database: {redacted_url(config.database_url)}")
     for i, w in enumerate(config.workers):
         console.print(
             f"  workers[{i}]: queues={list(w.queues)} threads={w.threads} "
@@ -75,6 +98,27 @@ def check(obj: Context, config_path: str | None) -> None:
         console.print(
             f"  dispatchers[{i}]: batch_size={d.batch_size} polling_interval={d.polling_interval}s"
         )
+
+
+def database_problems(config: Config) -> list[str]:
+    """The database must answer (right host, name, password) and have every migration."""
+    where = redacted_url(config.database_url)
+    try:
+        store = open_store(config.database_url, probe=True)
+    except ConfigError as exc:
+        return [f"config error: {p}" for p in exc.problems]
+    try:
+        store.database_ping()
+        pending = store.pending_migrations()
+    except Exception as exc:
+        return [f"database {where}: cannot connect: {one_line(exc)}"]
+    finally:
+        store.dispose()
+    if pending:
+        return [
+            f"database {where}: migrations {', '.join(pending)} are pending: run `stalwart migrate`"
+        ]
+    return []
 
 
 @main.command()

@@ -8,12 +8,17 @@ configuration error.
 from __future__ import annotations
 
 import functools
+import getpass
 import json
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..app import App
@@ -21,12 +26,15 @@ from ..config import Config, load_config
 from ..errors import ConfigError, DatabaseUnavailable, StalwartError
 from ..importing import import_attribute
 from ..names import parse_job_id
+from ..observe.logs import configure_logging
+from ..recurring import COMMAND_TASK
 from ..results import JobResult
-from ..store import Store, open_store
+from ..store import QueueSelector, Store, open_store
 
 __all__ = [
     "JOB_ID",
     "Context",
+    "audit",
     "call_options",
     "check_recurring_tasks",
     "config_option",
@@ -36,26 +44,49 @@ __all__ = [
     "fail",
     "handle_errors",
     "import_app",
+    "iso",
     "job_dict",
     "json_option",
+    "one_line",
+    "os_user",
     "parse_call",
     "print_json",
+    "redacted_url",
     "require_migrated",
     "ts",
+    "unlistened_queues",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-err = Console(stderr=True)
+# Piped or redirected, tables are as wide as they need (rich would cut them to 80).
+_WIDE = 100_000
+console = Console(width=None if sys.stdout.isatty() else _WIDE)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else _WIDE)
 
 
 class Context:
     """``ctx.obj`` of every command: the global options, and what they lead to."""
 
-    def __init__(self, config_path: str | None, database: str | None) -> None:
+    def __init__(
+        self,
+        config_path: str | None,
+        database: str | None,
+        *,
+        log_level: str | None = None,
+        log_format: str | None = None,
+    ) -> None:
         self.config_path = config_path
         self.database = database
+        # As given on the command line (None: not given).
+        self.log_level, self.log_format = log_level, log_format
         self._config: Config | None = None
+
+    def apply_logging(self, config: Config | None = None) -> None:
+        """Log as the command line says, else as ``config`` says (the serving commands
+        pass theirs), else warnings as text."""
+        level = self.log_level or (config.log_level if config else "WARNING")
+        fmt = self.log_format or (config.log_format if config else "text")
+        configure_logging(level, fmt.lower())
 
     @property
     def config(self) -> Config:
@@ -162,6 +193,26 @@ def require_migrated(app_or_store: App | Store) -> None:
         fail(f"the database needs migrations {', '.join(pending)}: run `stalwart migrate`", 2)
 
 
+def unlistened_queues(app: App) -> list[str]:
+    """One line per queue the app's tasks (or recurring entries) enqueue to that no
+    configured worker listens to: its jobs would wait for a worker of another config."""
+    patterns = [QueueSelector(w.queues) for w in app.config.workers]
+    used: dict[str, str] = {}
+    for name, task in sorted(app.tasks.items()):
+        if name != COMMAND_TASK:
+            used.setdefault(task.options.queue_name, f"task {name}")
+    for rc in app.config.recurring:
+        if rc.queue_name:
+            used.setdefault(rc.queue_name, f"recurring.{rc.key}")
+    listened = sorted({p for w in app.config.workers for p in w.queues})
+    return [
+        f"queue {queue!r} ({who}) is listened to by no configured worker "
+        f"(they take {', '.join(listened) or 'nothing'}): its jobs wait for another host's"
+        for queue, who in sorted(used.items())
+        if not any(sel.matches(queue) for sel in patterns)
+    ]
+
+
 def check_recurring_tasks(config: Config) -> list[str]:
     """Each recurring task must name a task the app registers (schedules are checked
     when the config loads)."""
@@ -195,16 +246,24 @@ def handle_errors(fn: F) -> F:
                 err.print(f"[bold red]config error:[/] {problem}", highlight=False, soft_wrap=True)
             raise SystemExit(2) from None
         except (DatabaseUnavailable, OperationalError) as exc:
-            fail(f"cannot use the database: {_one_line(exc)}")
+            fail(f"cannot use the database: {one_line(exc)}")
         except DBAPIError as exc:
-            fail(f"database error: {_one_line(exc)}")
+            fail(f"database error: {one_line(exc)}")
         except StalwartError as exc:
             fail(str(exc))
 
     return wrapper  # type: ignore[return-value]
 
 
-def _one_line(exc: BaseException) -> str:
+def redacted_url(url: str) -> str:
+    """A database URL fit to print: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def one_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split())
     if "does not exist" in text or "Unknown database" in text:
@@ -217,8 +276,48 @@ def _one_line(exc: BaseException) -> str:
 # ---- output ----
 
 
+def iso(value: datetime | None) -> str | None:
+    """A time in ISO 8601 with its offset (the store's naive times are UTC)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def os_user() -> str:
+    """Who runs this command, for the audit log: the operating-system user."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (a bare container)
+        return f"uid {os.getuid()}"
+
+
+def audit(
+    store: Store,
+    action: str,
+    *,
+    target: str | None = None,
+    job_ids: Sequence[int] = (),
+    affected: int = 0,
+) -> None:
+    """Write a command-line action to the dashboard's audit log, as "<user> (cli)"."""
+    store.audit_record(
+        actor=f"{os_user()} (cli)",
+        client_ip=None,
+        action=action,
+        target=target,
+        job_ids=job_ids,
+        affected=affected,
+    )
 
 
 def ts(value: Any) -> str:
@@ -234,10 +333,10 @@ def job_dict(r: JobResult) -> dict[str, Any]:
         "priority": r.priority,
         "args": r.args,
         "kwargs": r.kwargs,
-        "enqueued_at": r.enqueued_at.isoformat() if r.enqueued_at else None,
-        "scheduled_at": r.scheduled_at.isoformat() if r.scheduled_at else None,
-        "started_at": r.started_at.isoformat() if r.started_at else None,
-        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "enqueued_at": iso(r.enqueued_at),
+        "scheduled_at": iso(r.scheduled_at),
+        "started_at": iso(r.started_at),
+        "finished_at": iso(r.finished_at),
         "attempts": r.attempts,
         "crashes": r.crashes,
         "return_value": r.return_value,
@@ -246,7 +345,7 @@ def job_dict(r: JobResult) -> dict[str, Any]:
                 "class": e.exception_class,
                 "message": e.message,
                 "traceback": e.traceback,
-                "at": e.at.isoformat() if e.at else None,
+                "at": iso(e.at),
             }
             for e in r.errors
         ],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import JobNotFound
@@ -14,6 +17,7 @@ from .common import (
     JOB_ID,
     Context,
     F,
+    audit,
     console,
     fail,
     handle_errors,
@@ -109,7 +113,9 @@ def jobs_show(obj: Context, job_id: int, as_json: bool) -> None:
         return
     for key, value in data.items():
         if key != "errors":
-            console.print(f"[bold]{key}[/]: {value}", highlight=False)
+            # Arguments, results and times as JSON, never Python's repr.
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            console.print(f"[bold]{key}[/]: {escape(shown)}", highlight=False)
     for i, e in enumerate(result.errors, 1):
         console.print(f"[bold red]error {i}[/] at {ts(e.at)}: {e.exception_class}: {e.message}")
         console.print(e.traceback, highlight=False, markup=False)
@@ -139,6 +145,7 @@ def _failed_command(name: str, done: str, doc: str) -> None:
 
     @jobs.command(name, help=doc)
     @_bulk_options
+    @json_option()
     @click.pass_obj
     @handle_errors
     def command(
@@ -148,11 +155,25 @@ def _failed_command(name: str, done: str, doc: str) -> None:
         task: str | None,
         queue: str | None,
         error_class: str | None,
+        as_json: bool,
     ) -> None:
         store = obj.store()
         verb = store.failed_retry if name == "retry" else store.failed_discard
-        n = verb(_failed_filter(job_ids, all_, task, queue, error_class))
-        console.print(f"{done} {n} failed job(s).")
+        which = _failed_filter(job_ids, all_, task, queue, error_class)
+        n = verb(which)
+        # The dashboard's audit log, with the same actions (a filter: bulk_<action>).
+        if job_ids:
+            audit(store, name, job_ids=sorted(set(job_ids)), affected=n)
+        else:
+            where = {"task": task, "queue": queue, "error_class": error_class}
+            target = "failed jobs where " + (
+                ", ".join(f"{k}={v!r}" for k, v in sorted(where.items()) if v) or "all"
+            )
+            audit(store, f"bulk_{name}", target=target, affected=n)
+        if as_json:
+            print_json({"action": name, "affected": n})
+        else:
+            console.print(f"{done} {n} failed job(s).")
 
 
 _failed_command("retry", "Retried", "Put failed jobs back in their queue.")
@@ -161,16 +182,22 @@ _failed_command("discard", "Discarded", "Delete failed jobs for good.")
 
 @jobs.command("cancel")
 @click.argument("job_ids", nargs=-1, type=JOB_ID, required=True)
+@json_option()
 @click.pass_obj
 @handle_errors
-def jobs_cancel(obj: Context, job_ids: tuple[int, ...]) -> None:
+def jobs_cancel(obj: Context, job_ids: tuple[int, ...], as_json: bool) -> None:
     """Cancel jobs that have not ended: waiting ones leave their line, running ones are
     stopped by their worker within about a second; each ends failed (Cancelled), never
     retried."""
     store = obj.store()
     done = [i for i in job_ids if store.job_cancel(i)]
     skipped = sorted(set(job_ids) - set(done))
-    console.print(f"Cancelled {len(done)} job(s).")
+    audit(store, "cancel", job_ids=sorted(set(job_ids)), affected=len(done))
+    if as_json:
+        print_json({"cancelled": done, "not_cancelled": skipped})
+    else:
+        console.print(f"Cancelled {len(done)} job(s).")
     if skipped:
-        console.print(f"Ended already (successful or failed) or unknown: {skipped}")
+        if not as_json:
+            console.print(f"Ended already (successful or failed) or unknown: {skipped}")
         raise SystemExit(1)

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ..names import check_queue_name
 from ..store.statuses import EXECUTIONS
-from .common import Context, console, fail, handle_errors, json_option, print_json
+from .common import Context, audit, console, err, fail, handle_errors, json_option, print_json
 from .group import main
 
 __all__ = ["queues"]
@@ -45,24 +45,45 @@ def queues_list(obj: Context, as_json: bool) -> None:
 
 @queues.command("pause")
 @click.argument("queue")
+@json_option()
 @click.pass_obj
 @handle_errors
-def queues_pause(obj: Context, queue: str) -> None:
-    """Stop workers from taking jobs of QUEUE (running jobs finish)."""
+def queues_pause(obj: Context, queue: str, as_json: bool) -> None:
+    """Stop workers from taking jobs of QUEUE (running jobs finish). A queue no job,
+    worker or pause ever named is paused too, with a warning: a typo shows."""
     _valid_queue(queue)
-    changed = obj.store().queue_pause(queue)
-    console.print(f"Queue {queue!r} {'paused' if changed else 'was already paused'}.")
+    store = obj.store()
+    known = store.queue_known(queue)
+    if not known:
+        err.print(
+            f"[yellow]warning:[/] no job, worker or pause has ever named queue {queue!r} "
+            "(a typo?); pausing it anyway",
+            highlight=False,
+            soft_wrap=True,
+        )
+    changed = store.queue_pause(queue)
+    audit(store, "pause", target=queue, affected=int(changed))
+    if as_json:
+        print_json({"queue": queue, "paused": True, "changed": changed, "known": known})
+    else:
+        console.print(f"Queue {queue!r} {'paused' if changed else 'was already paused'}.")
 
 
 @queues.command("resume")
 @click.argument("queue")
+@json_option()
 @click.pass_obj
 @handle_errors
-def queues_resume(obj: Context, queue: str) -> None:
+def queues_resume(obj: Context, queue: str, as_json: bool) -> None:
     """Let workers take jobs of QUEUE again."""
     _valid_queue(queue)
-    changed = obj.store().queue_resume(queue)
-    console.print(f"Queue {queue!r} {'resumed' if changed else 'was not paused'}.")
+    store = obj.store()
+    changed = store.queue_resume(queue)
+    audit(store, "resume", target=queue, affected=int(changed))
+    if as_json:
+        print_json({"queue": queue, "paused": False, "changed": changed})
+    else:
+        console.print(f"Queue {queue!r} {'resumed' if changed else 'was not paused'}.")
 
 
 def _valid_queue(queue: str) -> None:

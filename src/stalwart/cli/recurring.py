@@ -10,7 +10,17 @@ from rich.table import Table
 
 from ..recurring import COMMAND_TASK, row_from_config
 from ..schedules import parse_schedule
-from .common import Context, console, fail, handle_errors, json_option, print_json
+from .common import (
+    Context,
+    audit,
+    console,
+    fail,
+    handle_errors,
+    iso,
+    job_dict,
+    json_option,
+    print_json,
+)
 from .group import main
 
 __all__ = ["recurring"]
@@ -46,7 +56,7 @@ def recurring_list(obj: Context, as_json: bool) -> None:
                 "missed": task.missed,
                 "static": task.static,
                 "registered": task.registered,
-                "last_run": task.last_run_at.isoformat() if task.last_run_at else None,
+                "last_run": iso(task.last_run_at),
                 "next_run": nxt,
                 "description": task.description,
             }
@@ -71,13 +81,18 @@ def recurring_list(obj: Context, as_json: bool) -> None:
 
 @recurring.command("run-now")
 @click.argument("key")
+@json_option()
 @click.pass_obj
 @handle_errors
-def recurring_run_now(obj: Context, key: str) -> None:
+def recurring_run_now(obj: Context, key: str, as_json: bool) -> None:
     """Enqueue one run of recurring task KEY now, outside its schedule."""
     app = obj.app()
     try:
         job = app.recurring.run_now(key)
     except KeyError as exc:
         fail(str(exc.args[0]))
-    console.print(f"Enqueued job {job.id} ({job.task_name}) for recurring task {key!r}.")
+    audit(app.store, "run_recurring", target=key, job_ids=[job.id], affected=1)
+    if as_json:
+        print_json({"key": key, "job": job_dict(job)})
+    else:
+        console.print(f"Enqueued job {job.id} ({job.task_name}) for recurring task {key!r}.")

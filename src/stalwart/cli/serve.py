@@ -3,11 +3,20 @@ dashboard under uvicorn)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
+from ..config import Config
 from ..errors import ConfigError
+from ..observe import enable_metrics
+from ..observe.probe import ProbeConfig
 from .common import (
     Context,
     check_recurring_tasks,
@@ -17,6 +26,7 @@ from .common import (
     fail,
     handle_errors,
     require_migrated,
+    unlistened_queues,
 )
 from .group import main
 
@@ -39,26 +49,88 @@ __all__ = ["serve_dashboard", "start"]
     metavar="SECONDS",
     help="With --drain: scheduled jobs (retries included) due within this long are waited for.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus /metrics of this whole fleet on this port (needs stalwart[metrics]).",
+)
+@click.option(
+    "--health-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve /livez and /readyz (Kubernetes probes) on this port (may equal --metrics-port).",
+)
 @click.pass_obj
 @handle_errors
-def start(obj: Context, config_path: str | None, drain: bool, drain_within: float) -> None:
+def start(
+    obj: Context,
+    config_path: str | None,
+    drain: bool,
+    drain_within: float,
+    metrics_port: int | None,
+    health_port: int | None,
+) -> None:
     """Start the supervisor: it forks the configured workers and dispatchers."""
     from ..processes.supervisor import Supervisor
 
     if config_path:
         obj.config_path = config_path
     config = obj.config
-    logging.getLogger().setLevel(config.log_level)
+    obj.apply_logging(config)
     problems = check_recurring_tasks(config)
     if problems:
         raise ConfigError(problems)
-    app = obj.app()
-    require_migrated(app)
-    supervisor = Supervisor(app, drain=drain, drain_within=drain_within)
-    code = supervisor.run()
+    with probe_setup(config, metrics_port, health_port) as probe:
+        app = obj.app()  # after probe_setup: the app's own metrics count fleet-wide too
+        require_migrated(app)
+        for line in unlistened_queues(app):
+            err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+        if probe is not None and probe.metrics_port is not None:
+            try:
+                enable_metrics(probe.multiprocess_dir)
+            except RuntimeError as exc:  # the metrics extra is not installed
+                fail(str(exc), 2)
+        try:
+            supervisor = Supervisor(app, drain=drain, drain_within=drain_within, probe=probe)
+        except OSError as exc:
+            fail(str(exc), 2)
+        code = supervisor.run()
     if supervisor.drain_report:
         err.print(f"stalwart: drained: {supervisor.drain_report}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
+
+
+@contextmanager
+def probe_setup(
+    config: Config, metrics_port: int | None, health_port: int | None
+) -> Iterator[ProbeConfig | None]:
+    """The probe server's settings (flags over config); with metrics, prometheus-client's
+    multiprocess directory: $PROMETHEUS_MULTIPROC_DIR if set (yours to empty), else a
+    new one, removed at exit."""
+    metrics_port = metrics_port or config.metrics_port
+    health_port = health_port or config.health_port
+    if metrics_port is None and health_port is None:
+        yield None
+        return
+    made = None
+    directory = None
+    if metrics_port is not None:
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            directory = made = tempfile.mkdtemp(prefix="stalwart-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield ProbeConfig(
+            host=config.probe_host,
+            metrics_port=metrics_port,
+            health_port=health_port,
+            metrics_token=config.metrics_token,
+            multiprocess_dir=directory,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 @main.command("dashboard")
@@ -78,8 +150,27 @@ def start(obj: Context, config_path: str | None, drain: bool, drain_within: floa
     help="Header CloudFront adds with $STALWART_DASHBOARD_ORIGIN_SECRET as its value.",
 )
 @click.option("--allow-ip", multiple=True, metavar="CIDR", help="Only these clients get in.")
-@click.option("--ssl-certfile", default=None, type=click.Path(dir_okay=False, exists=True))
-@click.option("--ssl-keyfile", default=None, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--certfile",
+    "--ssl-certfile",
+    "ssl_certfile",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="TLS certificate (PEM, the chain included): serve HTTPS, with HSTS.",
+)
+@click.option(
+    "--keyfile",
+    "--ssl-keyfile",
+    "ssl_keyfile",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The certificate's private key (PEM).",
+)
+@click.option(
+    "--http2",
+    is_flag=True,
+    help="Serve HTTP/2 (and HTTP/1.1) over TLS with Hypercorn (pip install 'stalwart[http2]').",
+)
 @click.pass_obj
 @handle_errors
 def serve_dashboard(
@@ -95,6 +186,7 @@ def serve_dashboard(
     allow_ip: tuple[str, ...],
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    http2: bool,
 ) -> None:
     """Serve the web dashboard, production-ready with no proxy needed in front.
 
@@ -127,9 +219,16 @@ def serve_dashboard(
                     (origin_secret_header, secret or "") if origin_secret_header else None
                 ),
             )
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise ValueError("--certfile and --keyfile go together")
+        if http2 and ssl_certfile is None:
+            raise ValueError("--http2 needs --certfile and --keyfile (browsers speak h2 over TLS)")
+        if http2 and importlib.util.find_spec("hypercorn") is None:
+            raise ValueError("--http2 needs Hypercorn: pip install 'stalwart[http2]'")
     except ValueError as exc:
         fail(str(exc), 2)
     app = obj.app()
+    obj.apply_logging(app.config)
     require_migrated(app)
     web = make_dashboard(
         app, auth=auth, read_only=read_only, client_ip=client_ip, allow_ips=allow_ip
@@ -141,7 +240,23 @@ def serve_dashboard(
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"Stalwart dashboard on http{'s' if ssl_certfile else ''}://{host}:{port}")
+    console.print(
+        f"Stalwart dashboard on http{'s' if ssl_certfile else ''}://{host}:{port}"
+        + (" (HTTP/2 and HTTP/1.1)" if http2 else "")
+    )
+    if http2:
+        from ..web.http2 import serve_http2
+
+        assert ssl_certfile is not None and ssl_keyfile is not None
+        serve_http2(
+            web,
+            host=host,
+            port=port,
+            root_path=root_path,
+            certfile=ssl_certfile,
+            keyfile=ssl_keyfile,
+        )
+        return
     uvicorn.run(
         web,
         host=host,

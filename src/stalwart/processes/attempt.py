@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ..context import JobInfo, run_async_inline, run_sync
 from ..errors import Cancelled, DatabaseUnavailable, Expired, error_record
+from ..observe.attempts import AttemptObserver
 from ..serialization import loads
 from ..store import ClaimedJob, Outcome, StoreProtocol, utcnow
 from .interrupts import Interrupts, Running
@@ -39,7 +41,14 @@ class Attempts:
         worker: str,
     ) -> None:
         self.app, self._store, self.interrupts = app, store, interrupts
-        self.push, self.shutting_down, self.worker = push, shutting_down, worker
+        self._push, self.shutting_down, self.worker = push, shutting_down, worker
+        # Spans, error hooks, the attempt's log line and its counters.
+        self.observer = AttemptObserver(app)
+
+    def push(self, job: ClaimedJob, outcome: Outcome, error: BaseException | None = None) -> None:
+        """Hand the outcome to the completer, once it is reported."""
+        self.observer.ended(job, outcome, error)
+        self._push(outcome)
 
     def _info(self, job: ClaimedJob, running: Running) -> JobInfo:
         return JobInfo(
@@ -58,25 +67,27 @@ class Attempts:
     def run_sync(self, job: ClaimedJob) -> None:
         started = time.time()
         if (early := self.before(job, started)) is not None:
-            self.push(early)
+            self.push(job, early)
             return
         running = self.interrupts.begin(job, started, thread=threading.get_ident())
         if running is None:
-            self.push(not_started(job, Cancelled("cancelled before it started")))
+            self.push(job, not_started(job, Cancelled("cancelled before it started")))
             return
         try:
             try:
                 task = self.app.get_task(job.task_name)
                 args, kwargs, info = loads(job.args), loads(job.kwargs), self._info(job, running)
-                value = run_sync(task.func, args, kwargs, info, job.context, self.app.hooks)
+                func = self.observer.wrap(task.func, job, info, partial(_as_raised, running), False)
+                value = run_sync(func, args, kwargs, info, job.context, self.app.hooks)
             finally:
                 alive = self.interrupts.end(running)
-            outcome = self._returned(job, running, value, started)
+            outcome, error = self._returned(job, running, value, started)
         except BaseException as exc:  # the job's error (or a return value not JSON)
             alive = self.interrupts.end(running)
-            outcome = failed(self.app, job, _as_raised(running, exc), started)
+            error = _as_raised(running, exc)
+            outcome = failed(self.app, job, error, started)
         if alive:
-            self.push(outcome)
+            self.push(job, outcome, error)
 
     async def run_async(self, job: ClaimedJob) -> None:
         started = time.time()
@@ -85,41 +96,48 @@ class Attempts:
         if early is None and job.expires_at is not None:
             early = self.before(job, started)
         if early is not None:
-            self.push(early)
+            self.push(job, early)
             return
         loop = asyncio.get_running_loop()
         current = asyncio.current_task()
         running = self.interrupts.begin(job, started, task=current, loop=loop)
         if running is None:
-            self.push(not_started(job, Cancelled("cancelled before it started")))
+            self.push(job, not_started(job, Cancelled("cancelled before it started")))
             return
         try:
             try:
                 task = self.app.get_task(job.task_name)
                 args, kwargs, info = loads(job.args), loads(job.kwargs), self._info(job, running)
+                func = self.observer.wrap(task.func, job, info, partial(_as_raised, running), True)
                 value = await run_async_inline(
-                    task.func, args, kwargs, info, job.context, self.app.hooks
+                    func, args, kwargs, info, job.context, self.app.hooks
                 )
             finally:
                 alive = self.interrupts.end(running)
-            outcome = self._returned(job, running, value, started)
+            outcome, error = self._returned(job, running, value, started)
         except BaseException as exc:
             alive = self.interrupts.end(running)
-            outcome = failed(self.app, job, _as_raised(running, exc), started)
+            error = _as_raised(running, exc)
+            outcome = failed(self.app, job, error, started)
         if alive:
-            self.push(outcome)
+            self.push(job, outcome, error)
 
     def _returned(
         self, job: ClaimedJob, running: Running, value: object, started: float
-    ) -> Outcome:
+    ) -> tuple[Outcome, BaseException | None]:
         # A job that saw it was cancelled and returned early is cancelled all the same.
         if running.cancel_asked:
-            return failed(self.app, job, running.error(), started)
-        return succeeded(job, value, started)
+            error = running.error()
+            return failed(self.app, job, error, started), error
+        return succeeded(job, value, started), None
 
     def given_up(self, running: Running) -> Outcome:
-        """The outcome of a job that did not stop after it was interrupted."""
-        return failed(self.app, running.job, running.error(), running.started)
+        """The outcome of a job that did not stop after it was interrupted (reported
+        here: the worker pushes it to the completer itself)."""
+        error = running.error()
+        outcome = failed(self.app, running.job, error, running.started)
+        self.observer.ended(running.job, outcome, error)
+        return outcome
 
     # ---- before the job's code ----
 

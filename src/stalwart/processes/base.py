@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import DatabaseUnavailable
+from ..observe.outage import OutageLog
 
 if TYPE_CHECKING:
     from ..app import App
@@ -60,6 +61,8 @@ class Process:
         self.supervisor_id = supervisor_id
         self.process_id: int | None = None
         self.backoff = Backoff()
+        # Every part of this process reports outages here: told once, summed up each minute.
+        self.outages = OutageLog(self.name, log)
 
     @property
     def store(self) -> StoreProtocol:
@@ -96,10 +99,12 @@ class Process:
         if self.process_id is None:
             return None
         try:
-            return self.store.process_heartbeat(self.process_id)
+            beat = self.store.process_heartbeat(self.process_id)
         except DatabaseUnavailable as exc:
-            log.warning("%s: heartbeat failed: %s", self.name, exc)
+            self.outages.failed(exc)
             return None
+        self.outages.succeeded()
+        return beat
 
     def deregister(self) -> None:
         if self.process_id is None:
@@ -126,12 +131,12 @@ class Process:
 
     def outage(self, exc: Exception) -> None:
         wait = self.backoff.failed()
-        log.warning("%s: %s; trying again in %.1f s", self.name, exc, wait)
+        self.outages.failed(exc, wait)
         self.pause(wait)
 
     def recovered(self) -> None:
-        if self.backoff.succeeded():
-            log.warning("%s: database is back", self.name)
+        self.backoff.succeeded()
+        self.outages.succeeded()
 
 
 class Actor(Process):

@@ -7,8 +7,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from ..observe.outage import OutageLog
 from ..store import Outcome, StoreProtocol
 from .base import Backoff
 
@@ -23,10 +24,19 @@ class Completer:
     is made after the completer, and the process id once it registers."""
 
     def __init__(
-        self, name: str, store: Callable[[], StoreProtocol], process_id: Callable[[], int | None]
+        self,
+        name: str,
+        store: Callable[[], StoreProtocol],
+        process_id: Callable[[], int | None],
+        *,
+        outages: OutageLog | None = None,
+        on_written: Callable[[Sequence[Outcome], Sequence[int]], None] | None = None,
     ) -> None:
         self.name = name
         self._store, self._process_id = store, process_id
+        self._outages = outages or OutageLog(name, log)
+        # Told what each batch held and which of it was written (metrics count those).
+        self._on_written = on_written
         # Finished attempts written so far.
         self.written = 0
         self.inbox: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
@@ -69,20 +79,19 @@ class Completer:
 
     def _flush(self) -> None:
         try:
-            self._store().claimed_complete(self._process_id(), self._pending)
+            written = self._store().claimed_complete(self._process_id(), self._pending)
         except Exception as exc:  # the database is away (or worse): keep them, retry
             wait = self._backoff.failed()
-            log.warning(
-                "%s: could not record %d finished job(s): %s; trying again in %.1f s",
-                self.name,
-                len(self._pending),
-                exc,
+            self._outages.failed(
+                RuntimeError(f"could not record {len(self._pending)} finished job(s): {exc}"),
                 wait,
             )
             time.sleep(wait)
             return
-        if self._backoff.succeeded():
-            log.warning("%s: database is back; finished jobs recorded", self.name)
+        self._backoff.succeeded()
+        self._outages.succeeded()
+        if self._on_written is not None:
+            self._on_written(self._pending, written)
         self.written += len(self._pending)
         with self._lock:
             self._unwritten.difference_update(o.job_id for o in self._pending)

@@ -1,10 +1,10 @@
 """How one attempt ended, as the store records it: the one place that turns a return
 value (`succeeded`) or an exception (`failed`) into an `Outcome` — success, failure with
-or without a retry, snooze, discard — for sync and async jobs alike."""
+or without a retry, snooze, discard — for sync and async jobs alike. (Each attempt's log
+line is written where it ends: `observe/attempts.py`.)"""
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,6 @@ from ..store import ClaimedJob, Outcome, utcnow
 
 if TYPE_CHECKING:
     from ..app import App
-
-log = logging.getLogger("stalwart.worker")
 
 
 def succeeded(job: ClaimedJob, value: Any, started: float) -> Outcome:
@@ -51,7 +49,6 @@ def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Out
     task = app.tasks.get(job.task_name)
     if task is not None and isinstance(exc, task.options.discard_on):
         # discard_on: the job ends here, finished, with the exception on record.
-        log.info("job %s (%s) discarded: %s", job.id, job.task_name, error["message"])
         return Outcome(
             job_id=job.id,
             started_at=started,
@@ -67,8 +64,6 @@ def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Out
     retryable = task is not None and not isinstance(exc, final)
     if task is not None and retryable and task.options.retry.should_retry(job.attempts + 1, exc):
         retry_at = now + timedelta(seconds=task.options.retry.delay(job.attempts + 1))
-    if retry_at is None:
-        log.warning("job %s (%s) failed: %s", job.id, job.task_name, error["message"])
     return Outcome(
         job_id=job.id,
         started_at=started,

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import DatabaseUnavailable, ProcessExited, ProcessPruned, error_record
+from ..observe.attempts import crashed
 from ..store import StoreProtocol
 
 if TYPE_CHECKING:
@@ -46,9 +47,9 @@ class CrashRecovery:
             return 0
 
     def recover(self, process_id: int, error: Exception, running: Sequence[int] | None) -> int:
-        done = self.store.claimed_recover(
-            process_id, error_record(error, ""), self.should_retry, running
-        )
+        record = error_record(error, "")
+        done = self.store.claimed_recover(process_id, record, self.should_retry, running)
+        crashed(done, record)  # log lines and counters of the crashes charged
         if done.retried or done.failed or done.suspects:
             log.warning(
                 "jobs of a dead process (%s): %d handed back unstarted, %d charged a crash "

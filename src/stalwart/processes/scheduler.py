@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
+from ..observe.enqueue import count_enqueued
 from ..recurring import Recurring, RecurringTask, row_from_config
 from ..schedules import Schedule, run_times_between
 from .base import Actor
@@ -108,9 +109,12 @@ class Scheduler(Actor):
         return on_time
 
     def _refresh(self, now: datetime) -> None:
-        self._next_refresh = now + timedelta(seconds=self.refresh_every)
         tasks = self.recurring.list()
         last_runs = self.store.recurring_last_runs()
+        # Only once the database answered: a failed refresh is tried again at the next
+        # tick, which so talks to the database (a tick that did not must not count as
+        # the database being back).
+        self._next_refresh = now + timedelta(seconds=self.refresh_every)
         fresh: dict[str, tuple[RecurringTask, Schedule]] = {}
         for task in tasks:
             try:
@@ -136,4 +140,5 @@ class Scheduler(Actor):
         job_id = self.store.recurring_enqueue(task.key, run_at.replace(tzinfo=None), job)
         if job_id is not None:
             self.enqueued += 1
+            count_enqueued(job.queue_name, job.task_name)
             log.debug("%s: enqueued %s for %s as job %d", self.name, task.key, run_at, job_id)

@@ -17,6 +17,8 @@ from .worker import Worker
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..observe.health import Pulse
+    from ..observe.probe import ProbeConfig, ProbeHTTPServer
 
 
 @dataclass
@@ -53,6 +55,24 @@ def isolation_slot(app: App, queues: tuple[str, ...]) -> Slot:
     """A one-off child that runs suspects of ``queues``, one at a time, alone."""
     board = RunningBoard(1)
     return Slot("isolation", partial(_make_isolation, app, queues, board), board)
+
+
+def probe_slot(app: App, servers: list[ProbeHTTPServer], pulse: Pulse, config: ProbeConfig) -> Slot:
+    """The child serving /metrics, /livez and /readyz on sockets bound already."""
+    return Slot("probe", partial(_make_probe, app, servers, pulse, config))
+
+
+def _make_probe(
+    app: App,
+    servers: list[ProbeHTTPServer],
+    pulse: Pulse,
+    config: ProbeConfig,
+    name: str,
+    supervisor_id: int | None,
+) -> Actor:
+    from ..observe.probe import ProbeServer
+
+    return ProbeServer(app, servers, pulse, config, name=name, supervisor_id=supervisor_id)
 
 
 def worker_queues(app: App) -> tuple[str, ...]:

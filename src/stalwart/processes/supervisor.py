@@ -26,11 +26,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
+from ..observe.health import Pulse
+from ..observe.probe import ProbeConfig, bind
 from ..store import QueueSelector, utcnow
 from .base import Process, interruptible_sleep
 from .fork import fork_actor
 from .recovery import CrashRecovery
-from .slots import Slot, configured_slots, isolation_slot, worker_queues
+from .slots import Slot, configured_slots, isolation_slot, probe_slot, worker_queues
 from .worker import RECYCLE_EXIT_CODE
 
 if TYPE_CHECKING:
@@ -49,7 +51,14 @@ HAND_BACK_S = 1.5
 class Supervisor(Process):
     kind = "supervisor"
 
-    def __init__(self, app: App, *, drain: bool = False, drain_within: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        drain: bool = False,
+        drain_within: float = 10.0,
+        probe: ProbeConfig | None = None,
+    ) -> None:
         name = f"supervisor-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         super().__init__(app, name=name)
         self.config = app.config
@@ -71,6 +80,12 @@ class Supervisor(Process):
         # When the database last became reachable for us: after an outage, others need
         # a heartbeat or two before their stale rows mean they are dead.
         self._db_ok_since = time.monotonic()
+        # The probe server (metrics, health): its sockets bound now, so a port in use
+        # stops us here; it reads our loop's pulse for /livez.
+        self.pulse: Pulse | None = None
+        if probe is not None:
+            self.pulse = Pulse()
+            self.slots.append(probe_slot(app, bind(probe), self.pulse, probe))
 
     def metadata(self) -> dict[str, Any]:
         return {"children": len(self.slots)}
@@ -103,6 +118,8 @@ class Supervisor(Process):
 
     def _tick(self) -> None:
         now = time.monotonic()
+        if self.pulse is not None:
+            self.pulse.beat()
         self._reap()
         for slot in self.slots:
             if slot.pid is None and now >= slot.restart_at:

@@ -69,7 +69,13 @@ class Worker(Actor):
         )
         # Set when the worker is asked to stop: jobs see it as current_job().shutting_down.
         self.shutting_down = threading.Event()
-        self.completer = Completer(self.name, lambda: self.store, lambda: self.process_id)
+        self.completer = Completer(
+            self.name,
+            lambda: self.store,
+            lambda: self.process_id,
+            outages=self.outages,
+            on_written=lambda outcomes, ids: self.attempts.observer.written(outcomes, ids),
+        )
         self.pool: ExecutionPool | None = None
         self.interrupts = Interrupts(
             self.name,

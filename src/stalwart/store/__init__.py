@@ -22,10 +22,14 @@ from .recurring import RecurringTaskRow
 from .sqlite import SqliteStore
 
 
-def open_store(url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True) -> Store:
+def open_store(
+    url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True, probe: bool = False
+) -> Store:
     """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
-    False (the conformance suite runs the generic verbs on PostgreSQL that way)."""
-    engine = make_engine(url)
+    False (the conformance suite runs the generic verbs on PostgreSQL that way);
+    ``probe``: for health checks and scrapes (a small pool of checked connections, short
+    timeouts: `make_engine`)."""
+    engine = make_engine(url, probe=probe)
     caps = Capabilities.of(engine.dialect)
     cls: type[Store] = Store
     if caps.single_writer:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError
 
-from ..errors import DatabaseUnavailable
-from .capabilities import Capabilities, is_disconnect, is_retryable
+from ..errors import DatabaseUnavailable, SchemaNotMigrated
+from .capabilities import Capabilities, is_disconnect, is_missing_schema, is_retryable
 
 T = TypeVar("T")
 log = logging.getLogger("stalwart.store")
@@ -114,6 +114,11 @@ class StoreBase:
                     raise DatabaseUnavailable(
                         f"database unavailable: {type(exc.orig).__name__}: "
                         f"{str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ''}"
+                    ) from exc
+                if is_missing_schema(exc.orig):
+                    raise SchemaNotMigrated(
+                        f"the database has no Stalwart tables, or lacks a migration "
+                        f"({str(exc.orig).strip().splitlines()[0]}): run `stalwart migrate`"
                     ) from exc
                 if attempt < self.max_retries and is_retryable(exc.orig):
                     # Jittered backoff so colliding transactions do not collide again.

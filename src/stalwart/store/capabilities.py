@@ -92,6 +92,9 @@ class Capabilities:
 # SQLSTATEs and driver error codes that mean "try the transaction again".
 _RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock n/a
 _RETRY_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
+# ... those that mean "this table or column does not exist" (a schema not migrated) ...
+_MISSING_SQLSTATES = {"42P01", "42703"}  # undefined table, undefined column
+_MISSING_MYSQL_CODES = {1146, 1054}  # no such table, unknown column
 # ... and those that mean "the server or the connection is gone".
 _DISCONNECT_MYSQL_CODES = {1053, 2002, 2003, 2006, 2013, 2055, 1927, 4031}
 
@@ -137,3 +140,12 @@ def is_disconnect(orig: BaseException | None) -> bool:
             "unable to open database file",
         )
     )
+
+
+def is_missing_schema(orig: BaseException | None) -> bool:
+    """A table or column Stalwart uses is missing: the schema needs `stalwart migrate`."""
+    sqlstate, code = error_code(orig)
+    if sqlstate in _MISSING_SQLSTATES or code in _MISSING_MYSQL_CODES:
+        return True
+    text = str(orig).lower()
+    return "no such table" in text or "no such column" in text or "has no column named" in text

@@ -257,6 +257,7 @@ class ClaimedStore(StoreBase):
         now = utcnow()
         ran = [r for r in rows if running is None or int(r.id) in running]
         out.handed_back = [int(r.id) for r in rows if r not in ran]
+        out.labels = {int(r.id): (str(r.queue_name), str(r.task_name)) for r in ran}
         if len(ran) == 1:
             row = ran[0]
             crashes = int(row.crashes) + 1
@@ -342,6 +343,8 @@ class Recovery:
     failed: list[int] = field(default_factory=list)
     # Ran beside others: each to run again alone before it can be blamed.
     suspects: list[int] = field(default_factory=list)
+    # (queue, task) of the jobs that were running, for metrics and logs.
+    labels: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def _owner_is(process_id: int | None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -29,11 +30,34 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL, **options: Any) -> Engine:
+def make_engine(url: str | URL, *, probe: bool = False, **options: Any) -> Engine:
+    """``probe``: for health checks and scrapes: a pool of one or two connections, each
+    checked before use (a connection left dead by an outage is never the answer: the
+    check fails and a new one is made), with short connect and query timeouts. Pooled,
+    not one connection per probe: a new PostgreSQL backend reads the catalog anew, and
+    that doubled a scrape's time."""
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if probe and parsed.database:
+            # Probing must not create the file: opened read-write, never created.
+            path = parsed.database
+            options["creator"] = lambda: sqlite3.connect(
+                f"file:{quote(path)}?mode=rw",
+                uri=True,
+                timeout=SQLITE_BUSY_TIMEOUT_S,
+                check_same_thread=False,
+            )
         return _sqlite_engine(parsed, **options)
+    if probe:
+        return create_engine(
+            parsed,
+            pool_size=1,
+            max_overflow=1,
+            pool_pre_ping=True,
+            pool_recycle=300,
+            connect_args=_probe_args(backend),
+        )
     if backend in ("mysql", "mariadb"):
         # Gap locks of REPEATABLE READ only add deadlocks to a queue's short transactions.
         options.setdefault("isolation_level", "READ COMMITTED")
@@ -45,6 +69,20 @@ def make_engine(url: str | URL, **options: Any) -> Engine:
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
     return create_engine(parsed, **options)
+
+
+# A probe's connection gives up after this long, and so does its query.
+PROBE_CONNECT_TIMEOUT_S = 3
+PROBE_QUERY_TIMEOUT_S = 10
+
+
+def _probe_args(backend: str) -> dict[str, Any]:
+    if backend == "postgresql":
+        return {
+            "connect_timeout": PROBE_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={PROBE_QUERY_TIMEOUT_S * 1000}",
+        }
+    return {"connect_timeout": PROBE_CONNECT_TIMEOUT_S, "read_timeout": PROBE_QUERY_TIMEOUT_S}
 
 
 def _sqlite_engine(url: URL, **options: Any) -> Engine:

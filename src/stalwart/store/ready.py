@@ -37,6 +37,7 @@ JOB_FIELDS = (
     j.c.timeout,
     j.c.expires_at,
     j.c.rate_limits,
+    j.c.scheduled_at,
 )
 # The same, with the times as the driver returns them: SQLAlchemy's parsing of SQLite's
 # timestamp text costs more per row than datetime.fromisoformat (see claimed_job).
@@ -46,6 +47,7 @@ _JOB_FIELDS_AS_STORED = (
     *JOB_FIELDS[9:11],
     type_coerce(j.c.expires_at, Text),
     JOB_FIELDS[12],
+    type_coerce(j.c.scheduled_at, Text),
 )
 
 _INSERT_CLAIMED = (
@@ -156,7 +158,7 @@ def queue_condition(pattern: str, source: Table = r) -> ColumnElement[bool]:
 def claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
     # Positional unpacking: attribute access on a row costs more, a hundred times a claim.
     (job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, limits) = row[:10]
-    timeout, expires, rates = row[10:]
+    timeout, expires, rates, due = row[10:]
     return ClaimedJob(
         job_id,
         task,
@@ -172,4 +174,5 @@ def claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
         timeout,
         None if expires is None else as_datetime(expires),
         rates,
+        None if due is None else as_datetime(due),
     )

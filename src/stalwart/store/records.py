@@ -43,6 +43,8 @@ class ClaimedJob:
     timeout: float | None = None
     expires_at: datetime | None = None
     rate_limits: str | None = None
+    # When it was due (a retry: its retry time): the start of its pickup delay.
+    scheduled_at: datetime | None = None
 
 
 @dataclass(slots=True)

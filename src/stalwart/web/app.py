@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from ..app import App
 from ..contrib.starlette import CurrentMiddleware
+from ..observe.health import bearer_ok
 from ..types import ASGIApp, Receive, Scope, Send
 from .actions import job_action, jobs_bulk, queue_action, recurring_run
 from .auth import Authorize, Principal
@@ -35,13 +36,13 @@ from .client_ip import ClientIPConfig, ClientIPMiddleware, client_ip_from_scope
 from .formatting import duration, pretty_json, stamp
 from .pages import (
     audit_page,
-    healthz,
     job_page,
     jobs_list,
     overview,
     processes_page,
     recurring_page,
 )
+from .probes import healthz, metrics
 from .redaction import DEFAULT_REDACT, Redactor
 from .render import Settings
 from .serving import (
@@ -100,6 +101,7 @@ def dashboard(
     allow_ips: Iterable[str] = (),
     max_body_size: int = 64 * 1024,
     page_size: int = PAGE_SIZE,
+    metrics_token: str | None = None,
 ) -> Starlette:
     """The dashboard of ``app`` as a Starlette application.
 
@@ -112,6 +114,8 @@ def dashboard(
       trusts only the TCP peer (or what a `ClientIPMiddleware` around this app found).
     - ``allow_ips``: if given, only clients in these networks get in (403 otherwise).
     - ``max_body_size``: larger request bodies get 413.
+    - ``metrics_token``: a bearer token that opens ``/metrics`` without signing in
+      (default: the config's ``metrics_token``; None: /metrics needs a principal).
     """
     networks = tuple(ipaddress.ip_network(n, strict=False) for n in allow_ips)
     env = Environment(
@@ -129,6 +133,7 @@ def dashboard(
         page_size=page_size,
         assets=StaticAssets(load_assets()),
         env=env,
+        metrics_token=metrics_token if metrics_token is not None else app.config.metrics_token,
     )
     env.filters.update(stamp=stamp, duration=duration, pretty=pretty_json)
     routes = [
@@ -144,6 +149,7 @@ def dashboard(
         Route("/audit", audit_page, name="audit"),
         Route("/static/{asset}", settings.assets, name="static"),
         Route("/healthz", healthz, name="healthz"),
+        Route("/metrics", metrics, name="metrics"),
     ]
     middleware = []
     if client_ip is not None:
@@ -181,7 +187,8 @@ def route_path(scope: Scope) -> str:
 
 class Guard:
     """Lets a request through only from an allowed IP with a principal; sets
-    ``scope["state"]["principal"]``. Static assets and /healthz are public."""
+    ``scope["state"]["principal"]``. Static assets and /healthz are public; /metrics
+    also opens to the bearer ``metrics_token`` when one is set."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -201,6 +208,12 @@ class Guard:
                 scope, receive, send
             )
             return
+        if path == "/metrics" and s.metrics_token:
+            headers = dict(scope.get("headers") or [])
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            if bearer_ok(auth, s.metrics_token):
+                await self.app(scope, receive, send)
+                return
         if s.authorize is None:
             await HTMLResponse(UNCONFIGURED, 401)(scope, receive, send)
             return

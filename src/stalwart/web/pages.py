@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from ..errors import JobNotFound
 from ..names import parse_job_id, parse_time
@@ -27,7 +27,6 @@ from .why import why_waiting
 
 __all__ = [
     "audit_page",
-    "healthz",
     "job_page",
     "jobs_list",
     "overview",
@@ -73,10 +72,6 @@ def _time_param(request: Request, name: str) -> datetime | None:
 
 
 # ---- pages ----
-
-
-def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 def overview(request: Request) -> Response:

@@ -57,6 +57,8 @@ class Settings:
     page_size: int
     assets: StaticAssets
     env: Environment
+    # A bearer token that opens /metrics without signing in (None: sign in).
+    metrics_token: str | None = None
 
 
 def settings_of(request: Request) -> Settings:

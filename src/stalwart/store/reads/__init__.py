@@ -11,13 +11,16 @@ per thing read:
   `job_wait_facts`);
 - `activity`: a sample of recently finished jobs (`finished_sample`);
 - `processes`: the jobs each process holds (`claimed_with_process`);
-- `recurring`: recurring tasks with their last run (`recurring_overview`).
+- `recurring`: recurring tasks with their last run (`recurring_overview`);
+- `fleet`: probes for operators' tools: ping, live processes by kind, whether a queue
+  was ever used (`database_ping`, `processes_by_kind`, `queue_known`).
 """
 
 from __future__ import annotations
 
 from .activity import ActivityReads, FinishedSample
 from .bounds import Estimate
+from .fleet import FleetReads
 from .job import Claim, JobDetail, JobReads, Semaphore, WaitFacts, limit_keys
 from .jobs import JobFilter, JobListReads, JobListRow, JobsPage
 from .processes import LiveProcess, ProcessReads
@@ -42,5 +45,7 @@ __all__ = [
 ]
 
 
-class Reads(QueueReads, JobListReads, JobReads, ActivityReads, ProcessReads, RecurringReads):
+class Reads(
+    QueueReads, JobListReads, JobReads, ActivityReads, ProcessReads, RecurringReads, FleetReads
+):
     """The read verbs, as one mixin of `Store`."""
