@@ -210,7 +210,7 @@ def _total_cpu(pids: Sequence[int]) -> float | None:
 class _Workers:
     """P forked worker processes on one queue; stopped and reaped on exit."""
 
-    def __init__(self, app: App, setting: Setting, queue: str, prefetch: int, poll: float):
+    def __init__(self, app: App, setting: Setting, queue: str, prefetch: int | str, poll: float):
         self.app, self.setting, self.queue = app, setting, queue
         self.prefetch, self.poll = prefetch, poll
         self.token = uuid.uuid4().hex[:8]
@@ -275,7 +275,7 @@ def run_setting(
     jobs: int,
     *,
     rate: float | None = None,
-    prefetch: int = 0,
+    prefetch: int | str = 0,
     polling_interval: float = 0.1,
 ) -> SettingResult:
     """Run *jobs* jobs of *task* on *setting* worker processes; measure them."""
@@ -411,7 +411,7 @@ def run_sweep(
     jobs: int,
     *,
     rate: float | None = None,
-    prefetch: int = 0,
+    prefetch: int | str = 0,
     polling_interval: float = 0.1,
     progress: Callable[[SettingResult], None] | None = None,
 ) -> list[SettingResult]:

@@ -33,7 +33,9 @@ class WorkerConfig:
     threads: int = 5
     processes: int = 1
     polling_interval: float = 0.1
-    prefetch: int = 0
+    # Claimed jobs kept waiting for a thread: a count, or "auto" (about 50 ms of work,
+    # at most 200; see processes/prefetch.py).
+    prefetch: int | str = "auto"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ def _int(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
         return int(v)
 
     return check
+
+
+def _prefetch(v: Any) -> int | str:
+    if v == "auto":
+        return "auto"
+    try:
+        return _int(0, 100_000)(v)
+    except _Bad:
+        raise _Bad(f'expected "auto" or an integer from 0 to 100000, got {v!r}') from None
 
 
 def _duration(minimum: float = 0.0) -> Callable[[Any], float]:
@@ -211,7 +222,7 @@ _WORKER: dict[str, Callable[[Any], Any]] = {
     "threads": _int(1, 1000),
     "processes": _int(1, 256),
     "polling_interval": _duration(0.001),
-    "prefetch": _int(0, 100_000),
+    "prefetch": _prefetch,
 }
 _DISPATCHER: dict[str, Callable[[Any], Any]] = {
     "polling_interval": _duration(0.001),

@@ -27,7 +27,7 @@ def drain(
     *,
     queues: Sequence[str] = ("*",),
     threads: int = 2,
-    prefetch: int | None = None,
+    prefetch: int | str | None = None,
     timeout: float = 60.0,
     polling_interval: float = 0.01,
     within: float = 10.0,

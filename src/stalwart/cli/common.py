@@ -155,8 +155,9 @@ def parse_call(args_json: str, kwargs_json: str) -> tuple[list[Any], dict[str, A
 
 if TYPE_CHECKING:  # generic in newer click only
     _IntParam = click.ParamType[int]
+    _PrefetchParam = click.ParamType[int | str]
 else:
-    _IntParam = click.ParamType
+    _IntParam = _PrefetchParam = click.ParamType
 
 
 class JobIdType(_IntParam):
@@ -172,6 +173,25 @@ class JobIdType(_IntParam):
 
 
 JOB_ID = JobIdType()
+
+
+class PrefetchType(_PrefetchParam):
+    """A worker prefetch on the command line: "auto" or an integer >= 0."""
+
+    name = "auto|N"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
+        if isinstance(value, int) and value >= 0:
+            return value
+        text = str(value).strip()
+        if text == "auto" or (text.isdigit() and int(text) <= 100_000):
+            return text if text == "auto" else int(text)
+        self.fail(f'expected "auto" or an integer from 0 to 100000, got {value!r}', param, ctx)
+
+
+PREFETCH = PrefetchType()
 
 
 # ---- the app, the schema, the config ----

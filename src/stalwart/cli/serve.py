@@ -98,7 +98,22 @@ def start(
         code = supervisor.run()
     if supervisor.drain_report:
         err.print(f"stalwart: drained: {supervisor.drain_report}", highlight=False, soft_wrap=True)
-    raise SystemExit(code)
+    app.close()
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown: freeing every module of a process that
+    is done costs ~0.1-0.2 s, a third of a short `start --drain`. Exit handlers (an
+    OpenTelemetry exporter's flush) and logging still run; output is flushed first."""
+    import atexit
+    import sys
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 @contextmanager

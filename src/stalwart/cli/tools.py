@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .common import (
+    PREFETCH,
     Context,
     call_options,
     console,
@@ -69,9 +70,9 @@ def demo(path: Path, count: int, threads: int) -> None:
 )
 @click.option(
     "--prefetch",
-    type=click.IntRange(0),
+    type=PREFETCH,
     default=None,
-    help="Worker prefetch (default: the first [[workers]] entry's).",
+    help='Worker prefetch, a count or "auto" (default: the first [[workers]] entry\'s).',
 )
 @click.option(
     "--polling-interval",
@@ -98,7 +99,7 @@ def bench(
     jobs: int,
     sweep: str,
     rate: float | None,
-    prefetch: int | None,
+    prefetch: int | str | None,
     polling_interval: float | None,
     database: str | None,
     plot_path: str | None,

@@ -34,7 +34,7 @@ class EmbeddedWorkers:
         *,
         queues: Sequence[str] = ("*",),
         threads: int = 2,
-        prefetch: int | None = None,
+        prefetch: int | str | None = None,
         polling_interval: float = 0.1,
         dispatcher: bool = True,
         scheduler: bool = False,

@@ -39,7 +39,8 @@ class Completer:
         self._on_written = on_written
         # Finished attempts written so far.
         self.written = 0
-        self.inbox: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        # None is a wake-up: stop_and_flush sends one so the thread need not time out.
+        self.inbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"{name}-completer", daemon=True)
         self._pending: list[Outcome] = []
@@ -64,17 +65,22 @@ class Completer:
         while not self._stop.is_set() or self._pending or not self.inbox.empty():
             if not self._pending:
                 try:
-                    self._pending.append(self.inbox.get(timeout=0.05))
+                    first = self.inbox.get(timeout=0.05)
                 except queue.Empty:
                     continue
+                if first is None:
+                    continue
+                self._pending.append(first)
             # Group commit: write at once what has finished; what finishes meanwhile
             # forms the next batch. No waiting to gather: a result not yet written is a
             # job run again if this process dies.
             while len(self._pending) < COMPLETION_BATCH:
                 try:
-                    self._pending.append(self.inbox.get_nowait())
+                    outcome = self.inbox.get_nowait()
                 except queue.Empty:
                     break
+                if outcome is not None:
+                    self._pending.append(outcome)
             self._flush()
 
     def _flush(self) -> None:
@@ -99,4 +105,5 @@ class Completer:
 
     def stop_and_flush(self, timeout: float = 60.0) -> None:
         self._stop.set()
+        self.inbox.put(None)
         self._thread.join(timeout)

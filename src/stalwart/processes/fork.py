@@ -24,6 +24,10 @@ def fork_actor(app: App, make: Callable[[], Actor]) -> int:
     """Fork a child that runs ``make()``'s actor until it stops; return its pid."""
     sys.stdout.flush()
     sys.stderr.flush()
+    # A stop signal that comes before the child has its handlers must wait for them
+    # (the handlers it inherits belong to the parent's objects): blocked across fork,
+    # unblocked by the child once its own are in place.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     pid = os.fork()
     if pid == 0:  # the child
         code = 1
@@ -32,7 +36,11 @@ def fork_actor(app: App, make: Callable[[], Actor]) -> int:
         finally:
             logging.shutdown()
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     return pid
+
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGQUIT}
 
 
 def run_child(app: App, make: Callable[[], Actor]) -> int:
@@ -54,6 +62,7 @@ def run_child(app: App, make: Callable[[], Actor]) -> int:
     signal.signal(signal.SIGUSR1, now)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def watch_parent() -> None:
         # If the supervisor dies (even by SIGKILL), stop gracefully instead of orphaning.

@@ -35,6 +35,7 @@ class ExecutionPool:
         prefetch: int = 0,
         board: RunningBoard | None = None,
     ) -> None:
+        self.threads = threads
         self.size = threads + prefetch
         # Jobs started and not ended, also written where the supervisor can read them.
         self._board = board
@@ -64,6 +65,13 @@ class ExecutionPool:
         self._loop_thread: threading.Thread | None = None
 
     # ---- capacity ----
+
+    def set_prefetch(self, prefetch: int) -> None:
+        """Resize the waiting room (an auto prefetch follows the jobs' durations)."""
+        size = self.threads + prefetch
+        if size != self.size:
+            with self._lock:
+                self.size = size
 
     def idle(self) -> int:
         with self._lock:
@@ -98,6 +106,8 @@ class ExecutionPool:
 
     def _claim_due(self) -> bool:
         # Called with the lock held.
+        if self._closing.is_set():
+            return True
         return self.size - len(self._running) >= self._wanted or len(self._running) <= self._active
 
     def wait_empty(self, timeout: float) -> bool:
@@ -200,6 +210,14 @@ class ExecutionPool:
     def stop_starting(self) -> None:
         """Start no more jobs; those waiting stay claimed until `take_waiting`."""
         self._closing.set()
+        # Wake a claimer waiting for slots: it has none to wait for now. From another
+        # thread, since this may run in a signal handler that interrupted a holder of
+        # the (non-reentrant) lock.
+        threading.Thread(target=self._wake_all, daemon=True).start()
+
+    def _wake_all(self) -> None:
+        with self._freed:
+            self._freed.notify_all()
 
     def take_waiting(self) -> list[ClaimedJob]:
         """Remove the jobs not started yet (to hand them back at shutdown)."""

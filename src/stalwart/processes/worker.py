@@ -20,13 +20,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
-from ..store import ClaimedJob, QueueSelector
+from ..store import ClaimedJob, Outcome, QueueSelector
 from .attempt import Attempts
 from .base import Actor
 from .board import RunningBoard
 from .completer import Completer
 from .interrupts import Interrupts, Running
 from .pool import ExecutionPool
+from .prefetch import Prefetch, PrefetchSize
 
 if TYPE_CHECKING:
     from ..app import App
@@ -47,7 +48,7 @@ class Worker(Actor):
         *,
         queues: Sequence[str] = ("*",),
         threads: int = 5,
-        prefetch: int | None = None,
+        prefetch: Prefetch | None = None,
         polling_interval: float = 0.1,
         name: str | None = None,
         supervisor_id: int | None = None,
@@ -61,7 +62,9 @@ class Worker(Actor):
         self.threads = 1 if isolation else threads
         # Claimed jobs waiting for a thread: bigger claims, fewer transactions. A job
         # waiting here when the worker dies is handed back, charged nothing.
-        self.prefetch = 0 if prefetch is None or isolation else prefetch
+        self.prefetch_size = PrefetchSize(
+            0 if prefetch is None or isolation else prefetch, self.threads
+        )
         self.board = board
         self.polling_interval = polling_interval
         self.shutdown_timeout = (
@@ -88,12 +91,23 @@ class Worker(Actor):
             app,
             lambda: self.store,
             self.interrupts,
-            self.completer.push,
+            self._finished,
             self.shutting_down,
             self.name,
         )
         # Set by a second Ctrl-C: hand every job back now, running ones too.
         self.hand_back = threading.Event()
+
+    @property
+    def prefetch(self) -> int:
+        """How many claimed jobs may wait for a thread now."""
+        return self.prefetch_size.current
+
+    def _finished(self, outcome: Outcome) -> None:
+        self.prefetch_size.observe(max(0.0, outcome.finished_at - outcome.started_at))
+        if self.pool is not None:
+            self.pool.set_prefetch(self.prefetch_size.current)
+        self.completer.push(outcome)
 
     @property
     def jobs_done(self) -> int:
@@ -104,8 +118,10 @@ class Worker(Actor):
         meta: dict[str, Any] = {
             "queues": list(self.queues.patterns),
             "threads": self.threads,
-            "prefetch": self.prefetch,
+            "prefetch": self.prefetch_size.most,
         }
+        if self.prefetch_size.auto:
+            meta["prefetch_mode"] = "auto"
         if self.isolation:
             meta["isolation"] = True
         return meta
