@@ -104,7 +104,7 @@ def database_problems(config: Config) -> list[str]:
     """The database must answer (right host, name, password) and have every migration."""
     where = redacted_url(config.database_url)
     try:
-        store = open_store(config.database_url, probe=True)
+        store = open_store(config.database_url, probe=True, **config.store_options())
     except ConfigError as exc:
         return [f"config error: {p}" for p in exc.problems]
     try:

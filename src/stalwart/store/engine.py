@@ -33,10 +33,20 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def make_engine(
-    url: str | URL, *, probe: bool = False, hangup_check: bool = True, **options: Any
+    url: str | URL,
+    *,
+    probe: bool = False,
+    hangup_check: bool = True,
+    transaction_pooling: bool = False,
+    **options: Any,
 ) -> Engine:
     """``hangup_check``: look at a pooled connection's socket when it is checked out
     (`watch_hangups`).
+
+    ``transaction_pooling``: the URL is a pooler's in transaction mode (PgBouncer):
+    each transaction may run on another server connection, so psycopg must not prepare
+    statements (they live in one server session: "prepared statement does not exist")
+    and no session parameters are sent at connect (PgBouncer refuses ``options``).
 
     ``probe``: for health checks and scrapes: a pool of one or two connections, each
     checked before use (a connection left dead by an outage is never the answer: the
@@ -63,8 +73,10 @@ def make_engine(
             max_overflow=1,
             pool_pre_ping=True,
             pool_recycle=300,
-            connect_args=_probe_args(backend),
+            connect_args=_probe_args(backend, transaction_pooling),
         )
+    if transaction_pooling and backend == "postgresql":
+        options.setdefault("connect_args", {})["prepare_threshold"] = None
     engine = _server_engine(parsed, backend, **options)
 
     @event.listens_for(engine, "handle_error")
@@ -132,7 +144,10 @@ PROBE_CONNECT_TIMEOUT_S = 3
 PROBE_QUERY_TIMEOUT_S = 10
 
 
-def _probe_args(backend: str) -> dict[str, Any]:
+def _probe_args(backend: str, transaction_pooling: bool) -> dict[str, Any]:
+    if backend == "postgresql" and transaction_pooling:
+        # No per-session statement_timeout through the pooler: set one in its config.
+        return {"connect_timeout": PROBE_CONNECT_TIMEOUT_S, "prepare_threshold": None}
     if backend == "postgresql":
         return {
             "connect_timeout": PROBE_CONNECT_TIMEOUT_S,
