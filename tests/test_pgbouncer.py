@@ -51,6 +51,33 @@ def test_the_pooling_options_come_from_the_file_and_the_environment(tmp_path: Pa
         load_config(path, env={})
 
 
+def test_check_through_the_pooler_needs_the_flag_and_says_so(
+    pooled: bouncer.Bouncer, tmp_path: Path
+) -> None:
+    """`stalwart check`'s probe sends statement_timeout as a startup parameter, which
+    PgBouncer refuses; with transaction_pooling it does not."""
+    direct = open_store(SERVER_URLS["postgresql"])
+    if direct.pending_migrations():
+        direct.migrate()
+    direct.dispose()
+    answers = {}
+    for flag in ("false", "true"):
+        (tmp_path / "stalwart.toml").write_text(
+            f'database_url = "{pooled.url}"\ntransaction_pooling = {flag}\n'
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", "from stalwart.cli import main; main()", "check"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        answers[flag] = (done.returncode, done.stdout + done.stderr)
+    assert answers["false"][0] == 2, answers
+    assert "set transaction_pooling = true" in answers["false"][1], answers
+    assert answers["true"][0] == 0, answers
+
+
 @pytest.mark.slow
 def test_migrations_from_four_processes_at_once_through_the_pooler(
     pooled: bouncer.Bouncer,

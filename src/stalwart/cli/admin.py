@@ -111,7 +111,10 @@ def database_problems(config: Config) -> list[str]:
         store.database_ping()
         pending = store.pending_migrations()
     except Exception as exc:
-        return [f"database {where}: cannot connect: {one_line(exc)}"]
+        hint = ""
+        if "unsupported startup parameter" in str(exc):
+            hint = " (a pooler such as PgBouncer? set transaction_pooling = true)"
+        return [f"database {where}: cannot connect: {one_line(exc)}{hint}"]
     finally:
         store.dispose()
     if pending:
