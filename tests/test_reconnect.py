@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import stalwart
 from stalwart.config import Config
 from stalwart.web import BasicAuth, dashboard
 
-from . import myserver, pgserver
+from . import bouncer, myserver, pgserver
 from .fleet import REPO
 
 pytestmark = pytest.mark.slow
@@ -27,18 +28,40 @@ pytestmark = pytest.mark.slow
 CALLS = 20
 
 
+@dataclass
+class Behind:
+    """A private PostgreSQL seen through a private PgBouncer (transaction mode)."""
+
+    server: pgserver.PrivatePostgres
+    url: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        self.server.start()
+
+
 @contextmanager
 def server_of(kind: str) -> Iterator[Any]:
-    why = pgserver.why_unavailable() if kind == "postgresql" else myserver.why_unavailable()
+    if kind == "mariadb":
+        why, made = myserver.why_unavailable(), myserver.private_mariadb
+    else:
+        why, made = pgserver.why_unavailable(), pgserver.private_postgres
+    if kind == "postgresql-pgbouncer" and why is None:
+        why = bouncer.why_unavailable()
     if why is not None:
         print(f"\n*** SKIPPED: no private {kind} server can be made here: {why} ***")
         pytest.skip(f"no private {kind} server can be made here: {why}")
-    made = pgserver.private_postgres() if kind == "postgresql" else myserver.private_mariadb()
-    with made as server:
+    with made() as server:
         app = stalwart.App(config=Config(database_url=server.url, source="tests"))
         app.migrate()
         app.close()
-        yield server
+        if kind != "postgresql-pgbouncer":
+            yield server
+            return
+        with bouncer.pgbouncer(server.url) as pooler:
+            yield Behind(server, pooler.url)
 
 
 def clients(url: str, n: int, *flags: str) -> list[subprocess.Popen[str]]:
@@ -122,3 +145,17 @@ def test_eight_processes_and_the_dashboard(kind: str) -> None:
             check(server.url, calls)
         # Each verb was the first call after the restart in some process.
         assert {calls[0]["verb"] for calls in every} == {"enqueue", "get_result", "cancel_job"}
+
+
+def test_behind_pgbouncer_a_restart_goes_unseen() -> None:
+    """PostgreSQL restarts behind PgBouncer (transaction mode): PgBouncer keeps the
+    client's connections and drops the server connections PostgreSQL closed, so 4
+    warm clients' next 20 calls each succeed."""
+    with server_of("postgresql-pgbouncer") as server:
+        procs = clients(server.url, 4, "--transaction-pooling")
+        server.stop()
+        server.start()
+        every = results(procs)
+        for calls in every:
+            assert len(calls) == CALLS
+            check(server.server.url, calls)  # read back directly

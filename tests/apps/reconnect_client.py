@@ -1,6 +1,7 @@
 """A client process with a warm pool, for tests/test_reconnect.py.
 
     python -m tests.apps.reconnect_client URL CALLS FIRST [--no-hangup-check]
+        [--transaction-pooling]
 
 Warms its pool (several connections, each verb once), prints ``warm`` and waits for a
 line on stdin (the test restarts the database meanwhile); then makes CALLS calls in a
@@ -19,7 +20,9 @@ from stalwart.config import Config
 from stalwart.store import open_store
 from stalwart.store.engine import make_engine
 
-app = stalwart.App(config=Config(database_url=sys.argv[1], source="reconnect test"))
+pooled = "--transaction-pooling" in sys.argv
+config = Config(database_url=sys.argv[1], transaction_pooling=pooled, source="reconnect test")
+app = stalwart.App(config=config)
 
 
 @app.task(name="reconnect.noop")
@@ -32,7 +35,9 @@ def main() -> None:
     if "--no-hangup-check" in sys.argv:
         # Only the retry in StoreBase.run stands between a stale connection and us.
         kind = type(open_store(app.config.database_url))
-        app._store = kind(make_engine(app.config.database_url, hangup_check=False))
+        url = app.config.database_url
+        engine = make_engine(url, hangup_check=False, transaction_pooling=pooled)
+        app._store = kind(engine, transaction_pooling=pooled)
     # Warm: three connections in the pool at once, and every verb once.
     held = [app.store.engine.connect() for _ in range(3)]
     for conn in held:
