@@ -11,7 +11,7 @@ VENV6 := .venv-django6
 STAMP6 := $(VENV6)/.installed
 DJANGO_DBS := sqlite postgresql mariadb
 
-.PHONY: demo test test-django lint services browser clean
+.PHONY: demo test test-django lint services pgbouncer browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ demo: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
+pgbouncer:
+	bash scripts/ensure-pgbouncer.sh
+
 browser:
 	bash scripts/ensure-browser.sh
 
@@ -46,7 +49,7 @@ test-django: $(STAMP) $(STAMP6) services browser
 		STALWART_DJANGO_DB=$$db $$venv/bin/pytest -q tests/django_suite; \
 	done; done
 
-test: $(STAMP) $(STAMP6) services browser lint
+test: $(STAMP) $(STAMP6) services pgbouncer browser lint
 	$(BIN)/pytest -q
 	$(MAKE) test-django
 

@@ -107,8 +107,7 @@ class App:
             with self._store_lock:
                 if self._store is None:
                     self._store = open_store(
-                        self.config.database_url,
-                        preserve_finished_jobs=self.config.preserve_finished_jobs,
+                        self.config.database_url, **self.config.store_options()
                     )
         return self._store
 

@@ -65,6 +65,12 @@ class RecurringConfig:
 class Config:
     app: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
+    # database_url goes through a pooler in transaction mode (PgBouncer): no prepared
+    # statements, nothing that needs a session on it (README, "Behind PgBouncer").
+    transaction_pooling: bool = False
+    # Direct URLs for what needs a session: LISTEN, and `stalwart migrate` if wanted.
+    listen_url: str | None = None
+    migrate_url: str | None = None
     preserve_finished_jobs: bool = True
     clear_finished_jobs_after: float = 86400.0
     shutdown_timeout: float = 10.0
@@ -88,6 +94,15 @@ class Config:
     recurring: tuple[RecurringConfig, ...] = ()
     # Where the values came from, for messages.
     source: str = "defaults"
+
+    def store_options(self) -> dict[str, Any]:
+        """`open_store`'s keywords that this configuration sets."""
+        return {
+            "preserve_finished_jobs": self.preserve_finished_jobs,
+            "transaction_pooling": self.transaction_pooling,
+            "listen_url": self.listen_url,
+            "migrate_url": self.migrate_url,
+        }
 
 
 # ---- value checkers: each returns the clean value or raises _Bad(reason) ----
@@ -202,6 +217,9 @@ def _table(v: Any) -> dict[str, Any]:
 _TOP: dict[str, Callable[[Any], Any]] = {
     "app": _app_path,
     "database_url": _str,
+    "transaction_pooling": _bool,
+    "listen_url": _str,
+    "migrate_url": _str,
     "preserve_finished_jobs": _bool,
     "clear_finished_jobs_after": _duration(0),
     "shutdown_timeout": _duration(0),
@@ -327,7 +345,7 @@ def _recurring(value: Any, prefix: str, problems: list[str]) -> tuple[RecurringC
     return tuple(out)
 
 
-_RAW_ENV = {"database_url", "metrics_token"}
+_RAW_ENV = {"database_url", "listen_url", "migrate_url", "metrics_token"}
 
 
 def _env_value(text: str) -> Any:

@@ -46,7 +46,9 @@ class CommandNotConfigured(StalwartError):
 
 class DatabaseUnavailable(StalwartError):
     """The database could not be reached: what `enqueue` (and every other call that
-    needs the database) raises during an outage. Nothing was written; try again later."""
+    needs the database) raises during an outage. Nothing was written; try again later.
+    (Unless the message says the commit may or may not have happened: the connection
+    broke at COMMIT, so the write may be in; look before writing it again.)"""
 
 
 class SchemaNotMigrated(StalwartError):

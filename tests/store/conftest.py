@@ -17,7 +17,8 @@ from stalwart.store import NewJob, Outcome, QueueSelector, Store, open_store, ut
 from stalwart.store.postgres import PostgresStore
 from stalwart.store.sqlite import SqliteStore
 
-from ..conftest import _migrated, database_url, drop_all
+from .. import bouncer
+from ..conftest import SERVER_URLS, _migrated, database_url, drop_all
 
 # (backend, fast paths on, the class the store must be)
 IMPLEMENTATIONS = {
@@ -25,14 +26,30 @@ IMPLEMENTATIONS = {
     "postgresql": ("postgresql", True, PostgresStore),
     "postgresql-generic": ("postgresql", False, Store),
     "mariadb": ("mariadb", True, Store),
+    # The test PostgreSQL through a private PgBouncer in transaction pooling mode.
+    "postgresql-pgbouncer": ("postgresql", True, PostgresStore),
 }
+
+
+@pytest.fixture(scope="session")
+def bouncer_url() -> Iterator[str]:
+    why = bouncer.why_unavailable()
+    if why is not None:
+        print(f"\n*** SKIPPED: no PgBouncer here: {why} ***")
+        pytest.skip(f"no PgBouncer here: {why}")
+    with bouncer.pgbouncer(SERVER_URLS["postgresql"]) as running:
+        yield running.url
 
 
 @pytest.fixture(params=list(IMPLEMENTATIONS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     backend, fast, cls = IMPLEMENTATIONS[request.param]
-    url = database_url(backend, tmp_path)
-    s = open_store(url, fast_paths=fast)
+    if request.param == "postgresql-pgbouncer":
+        url = request.getfixturevalue("bouncer_url")
+        s = open_store(url, transaction_pooling=True)
+    else:
+        url = database_url(backend, tmp_path)
+        s = open_store(url, fast_paths=fast)
     assert type(s) is cls, f"{request.param} built a {type(s).__name__}"
     if url not in _migrated:
         drop_all(s)

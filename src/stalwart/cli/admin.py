@@ -104,14 +104,17 @@ def database_problems(config: Config) -> list[str]:
     """The database must answer (right host, name, password) and have every migration."""
     where = redacted_url(config.database_url)
     try:
-        store = open_store(config.database_url, probe=True)
+        store = open_store(config.database_url, probe=True, **config.store_options())
     except ConfigError as exc:
         return [f"config error: {p}" for p in exc.problems]
     try:
         store.database_ping()
         pending = store.pending_migrations()
     except Exception as exc:
-        return [f"database {where}: cannot connect: {one_line(exc)}"]
+        hint = ""
+        if "unsupported startup parameter" in str(exc):
+            hint = " (a pooler such as PgBouncer? set transaction_pooling = true)"
+        return [f"database {where}: cannot connect: {one_line(exc)}{hint}"]
     finally:
         store.dispose()
     if pending:

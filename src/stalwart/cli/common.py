@@ -95,9 +95,7 @@ class Context:
         return self._config
 
     def store(self) -> Store:
-        return open_store(
-            self.config.database_url, preserve_finished_jobs=self.config.preserve_finished_jobs
-        )
+        return open_store(self.config.database_url, **self.config.store_options())
 
     def app(self) -> App:
         """The user's app (its tasks registered), or a bare one if none is configured;

@@ -85,7 +85,9 @@ class ProbeServer(Actor):
         self.servers, self.pulse, self.config = servers, pulse, config
 
     def run(self) -> None:
-        store = open_store(self.app.config.database_url, probe=True)
+        store = open_store(
+            self.app.config.database_url, probe=True, **self.app.config.store_options()
+        )
         readiness = Readiness(store)
         registry = self._registry(store) if self.config.metrics_port is not None else None
         handler = _handler(self, readiness, registry)

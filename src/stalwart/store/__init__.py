@@ -23,20 +23,35 @@ from .sqlite import SqliteStore
 
 
 def open_store(
-    url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True, probe: bool = False
+    url: str,
+    *,
+    preserve_finished_jobs: bool = True,
+    fast_paths: bool = True,
+    probe: bool = False,
+    transaction_pooling: bool = False,
+    listen_url: str | None = None,
+    migrate_url: str | None = None,
 ) -> Store:
     """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
     False (the conformance suite runs the generic verbs on PostgreSQL that way);
     ``probe``: for health checks and scrapes (a small pool of checked connections, short
-    timeouts: `make_engine`)."""
-    engine = make_engine(url, probe=probe)
+    timeouts: `make_engine`). ``transaction_pooling``, ``listen_url``, ``migrate_url``:
+    for a ``url`` behind PgBouncer in transaction mode (README, "Behind PgBouncer");
+    `Config.store_options()` gives all three."""
+    engine = make_engine(url, probe=probe, transaction_pooling=transaction_pooling)
     caps = Capabilities.of(engine.dialect)
     cls: type[Store] = Store
     if caps.single_writer:
         cls = SqliteStore
     elif fast_paths and caps.writable_cte and caps.copy_from:
         cls = PostgresStore
-    return cls(engine, preserve_finished_jobs=preserve_finished_jobs)
+    return cls(
+        engine,
+        preserve_finished_jobs=preserve_finished_jobs,
+        transaction_pooling=transaction_pooling,
+        listen_url=listen_url,
+        migrate_url=migrate_url,
+    )
 
 
 __all__ = [

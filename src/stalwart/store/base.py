@@ -85,6 +85,12 @@ def to_epoch(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
+def _first(exc: DBAPIError) -> str:
+    """The first line of the driver's message."""
+    text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else ""
+
+
 class StoreBase:
     # How often a transaction that hit a deadlock or a busy SQLite file is tried again.
     max_retries = 8
@@ -95,37 +101,65 @@ class StoreBase:
         # For work done in one statement: atomic on its own, so no BEGIN/COMMIT round trips.
         self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
+    def read(self, body: Callable[[Connection], T]) -> T:
+        """`run` for a body that only reads: retried once on a lost connection wherever it
+        was lost, even at COMMIT (there is nothing to write twice)."""
+        return self.run(body, reads_only=True)
+
     def run_statement(self, body: Callable[[Connection], T]) -> T:
         """Like `run`, for a body that is a single statement (atomic by itself)."""
         return self.run(body, engine=self.autocommit_engine)
 
-    def run(self, body: Callable[[Connection], T], engine: Engine | None = None) -> T:
+    def run(
+        self,
+        body: Callable[[Connection], T],
+        engine: Engine | None = None,
+        *,
+        reads_only: bool = False,
+    ) -> T:
         """Run ``body`` in one transaction; retry it on deadlocks and lock timeouts.
 
-        A lost connection raises DatabaseUnavailable (the pool is invalidated, so the
-        next call reconnects); the caller decides when to try again.
+        A connection lost before COMMIT was sent is retried once on a fresh connection:
+        the server rolled the transaction back, nothing of it was written (after a
+        restart every pooled connection is dead, and the pool is invalidated). A
+        connection lost at COMMIT, or in a statement that commits by itself (the
+        autocommit engine), may have written: that raises DatabaseUnavailable, unless
+        ``reads_only``. So does a second loss, or a failure to connect.
         """
-        for attempt in range(self.max_retries + 1):
+        engine = engine or self.engine
+        autocommit = engine is self.autocommit_engine
+        reconnect = True
+        attempt = 0
+        while True:
+            started = committing = False
             try:
-                with self.transaction(engine or self.engine) as conn:
-                    return body(conn)
+                with self.transaction(engine) as conn:
+                    started = True
+                    result = body(conn)
+                    committing = True
+                return result
             except DBAPIError as exc:
                 if exc.connection_invalidated or is_disconnect(exc.orig):
+                    may_have_written = committing or autocommit
+                    if reconnect and started and (reads_only or not may_have_written):
+                        reconnect = False
+                        log.info("connection lost before commit (%s); retrying once", _first(exc))
+                        continue
                     raise DatabaseUnavailable(
-                        f"database unavailable: {type(exc.orig).__name__}: "
-                        f"{str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ''}"
+                        f"database unavailable: {type(exc.orig).__name__}: {_first(exc)}"
+                        + (" (the commit may or may not have happened)" if committing else "")
                     ) from exc
                 if is_missing_schema(exc.orig):
                     raise SchemaNotMigrated(
                         f"the database has no Stalwart tables, or lacks a migration "
-                        f"({str(exc.orig).strip().splitlines()[0]}): run `stalwart migrate`"
+                        f"({_first(exc)}): run `stalwart migrate`"
                     ) from exc
                 if attempt < self.max_retries and is_retryable(exc.orig):
                     # Jittered backoff so colliding transactions do not collide again.
                     time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
+                    attempt += 1
                     continue
                 raise
-        raise AssertionError("unreachable")
 
     def transaction(self, engine: Engine) -> AbstractContextManager[Connection]:
         """A connection in a new transaction (SQLite's store takes its writer turn first)."""

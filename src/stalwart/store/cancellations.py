@@ -40,7 +40,7 @@ class CancellationsStore(StoreBase):
         if not job_ids:
             return set()
         q = select(x.c.job_id).where(x.c.job_id.in_(list(job_ids)))
-        return self.run(lambda conn: {int(i) for i in conn.execute(q).scalars()})
+        return self.read(lambda conn: {int(i) for i in conn.execute(q).scalars()})
 
     def cancellations_prune(self) -> int:
         """Forget requests of jobs no longer claimed (they finished meanwhile)."""

@@ -22,7 +22,7 @@ class Capabilities:
     # One writer at a time (SQLite): writes take the lock up front with BEGIN IMMEDIATE.
     single_writer: bool
     # How `stalwart migrate` serializes concurrent runs.
-    lock_style: str  # "advisory_session" | "get_lock" | "write_transaction"
+    lock_style: str  # "advisory_xact" | "get_lock" | "write_transaction"
     # Whether DDL runs inside a transaction (rolled back as one on failure).
     transactional_ddl: bool
     # COPY FROM STDIN for bulk enqueue, with ids drawn from the table's sequence.
@@ -48,7 +48,7 @@ class Capabilities:
                 notify=dialect.driver == "psycopg",
                 insert_many_returning=True,
                 single_writer=False,
-                lock_style="advisory_session",
+                lock_style="advisory_xact",
                 transactional_ddl=True,
                 copy_from=dialect.driver == "psycopg",
                 truncate=True,

@@ -329,7 +329,7 @@ class ClaimedStore(StoreBase):
 
     def claimed_by(self, process_id: int | None) -> list[int]:
         q = select(c.c.job_id).where(_owner_is(process_id)).order_by(c.c.job_id)
-        return self.run(lambda conn: [int(i) for i in conn.execute(q).scalars()])
+        return self.read(lambda conn: [int(i) for i in conn.execute(q).scalars()])
 
 
 @dataclass

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import time
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from ..errors import ConfigError
+from .capabilities import is_disconnect
 
 # SQLite waits this long for the write lock before giving up (then the store retries).
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -30,8 +32,23 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL, *, probe: bool = False, **options: Any) -> Engine:
-    """``probe``: for health checks and scrapes: a pool of one or two connections, each
+def make_engine(
+    url: str | URL,
+    *,
+    probe: bool = False,
+    hangup_check: bool = True,
+    transaction_pooling: bool = False,
+    **options: Any,
+) -> Engine:
+    """``hangup_check``: look at a pooled connection's socket when it is checked out
+    (`watch_hangups`).
+
+    ``transaction_pooling``: the URL is a pooler's in transaction mode (PgBouncer):
+    each transaction may run on another server connection, so psycopg must not prepare
+    statements (they live in one server session: "prepared statement does not exist")
+    and no session parameters are sent at connect (PgBouncer refuses ``options``).
+
+    ``probe``: for health checks and scrapes: a pool of one or two connections, each
     checked before use (a connection left dead by an outage is never the answer: the
     check fails and a new one is made), with short connect and query timeouts. Pooled,
     not one connection per probe: a new PostgreSQL backend reads the catalog anew, and
@@ -56,8 +73,25 @@ def make_engine(url: str | URL, *, probe: bool = False, **options: Any) -> Engin
             max_overflow=1,
             pool_pre_ping=True,
             pool_recycle=300,
-            connect_args=_probe_args(backend),
+            connect_args=_probe_args(backend, transaction_pooling),
         )
+    if transaction_pooling and backend == "postgresql":
+        options.setdefault("connect_args", {})["prepare_threshold"] = None
+    engine = _server_engine(parsed, backend, **options)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: Any) -> None:
+        # Ours is the wider test (MySQL's codes, PostgreSQL's 57P0x): the pool must be
+        # invalidated whenever the store treats an error as a lost connection.
+        if not ctx.is_disconnect and is_disconnect(ctx.original_exception):
+            ctx.is_disconnect = True
+
+    if hangup_check:
+        watch_hangups(engine)
+    return engine
+
+
+def _server_engine(parsed: URL, backend: str, **options: Any) -> Engine:
     if backend in ("mysql", "mariadb"):
         # Gap locks of REPEATABLE READ only add deadlocks to a queue's short transactions.
         options.setdefault("isolation_level", "READ COMMITTED")
@@ -71,12 +105,49 @@ def make_engine(url: str | URL, *, probe: bool = False, **options: Any) -> Engin
     return create_engine(parsed, **options)
 
 
+def watch_hangups(engine: Engine) -> None:
+    """Replace pooled connections the server hung up on, before they are used.
+
+    After a restart or a failover every pooled connection is dead, and the server said
+    so when it went (PostgreSQL sends "terminating connection", both close the socket).
+    On checkout, one poll() of the socket, no round trip: readable while idle means the
+    server spoke unasked, which it does when it closes; then every connection pooled
+    before now is discarded and a fresh one is made. (`pool_pre_ping` finds the same with
+    a round trip per checkout: benchmarks/README.md, "Stale connections".)
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: object, _proxy: object) -> None:
+        fd = _socket_of(dbapi_conn)
+        if fd is None or fd < 0:
+            return
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        if poller.poll(0):
+            raise exc.InvalidatePoolError("the server closed this pooled connection")
+
+
+def _socket_of(dbapi_conn: Any) -> int | None:
+    """The connection's socket: psycopg has fileno(); PyMySQL keeps it in ``_sock``."""
+    try:
+        fileno = getattr(dbapi_conn, "fileno", None)
+        if callable(fileno):
+            return int(fileno())
+        sock = getattr(dbapi_conn, "_sock", None)
+        return None if sock is None else int(sock.fileno())
+    except Exception:  # closed already: the pool finds out on use
+        return None
+
+
 # A probe's connection gives up after this long, and so does its query.
 PROBE_CONNECT_TIMEOUT_S = 3
 PROBE_QUERY_TIMEOUT_S = 10
 
 
-def _probe_args(backend: str) -> dict[str, Any]:
+def _probe_args(backend: str, transaction_pooling: bool) -> dict[str, Any]:
+    if backend == "postgresql" and transaction_pooling:
+        # No per-session statement_timeout through the pooler: set one in its config.
+        return {"connect_timeout": PROBE_CONNECT_TIMEOUT_S, "prepare_threshold": None}
     if backend == "postgresql":
         return {
             "connect_timeout": PROBE_CONNECT_TIMEOUT_S,

@@ -150,14 +150,14 @@ class JobsStore(StoreBase):
         return is_job_id(job_id) and self.run(body)
 
     def job_get(self, job_id: int) -> JobRow:
-        row = self.run(lambda c: job_rows(c, [job_id])) if is_job_id(job_id) else []
+        row = self.read(lambda c: job_rows(c, [job_id])) if is_job_id(job_id) else []
         if not row:
             raise JobNotFound(f"no job with id {job_id}")
         return row[0]
 
     def jobs_get(self, job_ids: Sequence[int]) -> list[JobRow]:
         ids = [i for i in job_ids if is_job_id(i)]
-        return self.run(lambda c: job_rows(c, ids))
+        return self.read(lambda c: job_rows(c, ids))
 
     def jobs_clear_finished(self, finished_before: datetime, batch_size: int = 1000) -> int:
         """Delete finished jobs older than ``finished_before``, one short batch at a time."""

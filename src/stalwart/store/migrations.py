@@ -6,9 +6,11 @@ had, in order. Each later change to ``schema.py`` ships with a migration in
 ``MIGRATIONS`` that takes a database at the previous version to the new one; the
 conformance suite checks both paths end in the same schema.
 
-Concurrent runs are serialized by a database lock (an advisory lock on PostgreSQL,
-GET_LOCK on MySQL/MariaDB, the write lock on SQLite) and each re-reads the applied
-versions under the lock, so the loser of a race finds nothing left to do.
+Concurrent runs are serialized by a database lock (on PostgreSQL a transaction-level
+advisory lock taken by each step's transaction, which needs no session and so works
+through PgBouncer in transaction mode; GET_LOCK on MySQL/MariaDB; the write lock on
+SQLite) and each step re-reads the applied versions under the lock, so the loser of a
+race finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def migrate(engine: Engine, caps: Capabilities) -> list[str]:
     """Bring the schema up to date; return the versions applied by this call."""
     with engine.connect() as conn, _migration_lock(conn, caps):
         with conn.begin():
+            _step_lock(conn, caps)
             _versions_meta.create_all(conn)
             if not _applied(conn):
                 # Fresh database: the declared schema at once, stamped with every version.
@@ -137,6 +140,7 @@ def migrate(engine: Engine, caps: Capabilities) -> list[str]:
         done = []
         for m in MIGRATIONS:
             with conn.begin():
+                _step_lock(conn, caps)
                 # Re-read under the lock: a concurrent run may have applied it.
                 if m.version in _applied(conn):
                     continue
@@ -173,18 +177,16 @@ def _stamp(conn: Connection, migrations: list[Migration]) -> None:
     )
 
 
+def _step_lock(conn: Connection, caps: Capabilities) -> None:
+    """PostgreSQL: the lock, for this step's transaction (released at its end)."""
+    if caps.lock_style == "advisory_xact":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
 @contextmanager
 def _migration_lock(conn: Connection, caps: Capabilities) -> Iterator[None]:
-    if caps.lock_style == "advisory_session":
-        # Session-level advisory lock: held across the several transactions below.
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-            conn.commit()
-    elif caps.lock_style == "get_lock":
+    """MySQL/MariaDB: a session lock, held across the steps' transactions."""
+    if caps.lock_style == "get_lock":
         got = conn.execute(text("SELECT GET_LOCK(:n, 600)"), {"n": _LOCK_NAME}).scalar()
         conn.commit()
         if got != 1:
@@ -195,6 +197,7 @@ def _migration_lock(conn: Connection, caps: Capabilities) -> Iterator[None]:
             conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": _LOCK_NAME})
             conn.commit()
     else:
-        # SQLite: every transaction of ours begins IMMEDIATE (engine.py), so each step
-        # holds the write lock; the version re-read under it makes racers no-ops.
+        # PostgreSQL: each step takes `_step_lock`. SQLite: every transaction of ours
+        # begins IMMEDIATE (engine.py), so each step holds the write lock; the version
+        # re-read under it makes racers no-ops.
         yield

@@ -29,4 +29,4 @@ class PausesStore(StoreBase):
         )
 
     def queues_paused(self) -> set[str]:
-        return self.run(lambda conn: set(conn.execute(select(p.c.queue_name)).scalars()))
+        return self.read(lambda conn: set(conn.execute(select(p.c.queue_name)).scalars()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -33,6 +34,8 @@ from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
 from .ready import JOB_FIELDS
 from .records import ClaimedJob, NewJob, Outcome, QueueSelector
+
+log = logging.getLogger("stalwart.store")
 
 # From this many jobs on, enqueue_many writes by COPY instead of INSERT.
 COPY_THRESHOLD = 100
@@ -92,7 +95,18 @@ class PostgresStore(Store):
 
     def ready_listener(
         self, on_ready: Callable[[str], None], stopping: threading.Event
-    ) -> ReadyListener:
+    ) -> ReadyListener | None:
+        """LISTEN on ``listen_url`` if given, else on the store's own URL, unless that
+        goes through a transaction pooler: LISTEN needs a session, so workers poll."""
+        if self.listen_url is not None:
+            return ReadyListener(self.listen_url, on_ready, stopping)
+        if self.transaction_pooling:
+            log.warning(
+                "transaction_pooling is on and listen_url is not set: LISTEN needs a "
+                "session, so this worker polls every polling_interval (set listen_url to "
+                "a direct PostgreSQL URL to be woken at once)"
+            )
+            return None
         url = self.engine.url.render_as_string(hide_password=False)
         return ReadyListener(url, on_ready, stopping)
 

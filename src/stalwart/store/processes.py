@@ -68,16 +68,16 @@ class ProcessesStore(StoreBase):
 
     def processes_list(self) -> list[ProcessRow]:
         q = select(pr).order_by(pr.c.hostname, pr.c.id)
-        return self.run(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
+        return self.read(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
 
     def processes_stale(self, alive_threshold: timedelta) -> list[ProcessRow]:
         cutoff = utcnow() - alive_threshold
         q = select(pr).where(pr.c.last_heartbeat_at < cutoff).order_by(pr.c.id)
-        return self.run(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
+        return self.read(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
 
     def process_by_name(self, name: str) -> ProcessRow | None:
         q = select(pr).where(pr.c.name == name)
-        return self.run(lambda conn: next((_row(r) for r in conn.execute(q).mappings()), None))
+        return self.read(lambda conn: next((_row(r) for r in conn.execute(q).mappings()), None))
 
 
 def _row(r: Any) -> ProcessRow:

@@ -97,12 +97,12 @@ class RecurringStore(JobsStore):
 
     def recurring_list(self) -> list[RecurringTaskRow]:
         q = select(rt).order_by(rt.c.key)
-        return self.run(lambda conn: [_row(r) for r in conn.execute(q).all()])
+        return self.read(lambda conn: [_row(r) for r in conn.execute(q).all()])
 
     def recurring_last_runs(self) -> dict[str, datetime]:
         """The latest run time enqueued, per task key."""
         q = select(rx.c.task_key, func.max(rx.c.run_at)).group_by(rx.c.task_key)
-        return self.run(lambda conn: {str(k): v for k, v in conn.execute(q).all()})
+        return self.read(lambda conn: {str(k): v for k, v in conn.execute(q).all()})
 
     def recurring_enqueue(self, key: str, run_at: datetime, job: NewJob) -> int | None:
         """Enqueue the run of ``key`` at ``run_at``, unless any scheduler already did:

@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -78,8 +79,8 @@ class WriterTurns:
 
 
 class SqliteStore(Store):
-    def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
-        super().__init__(engine, preserve_finished_jobs=preserve_finished_jobs)
+    def __init__(self, engine: Engine, **options: Any) -> None:
+        super().__init__(engine, **options)
         path = engine.url.database
         self._writers = WriterTurns(path) if path else None
 

@@ -36,4 +36,4 @@ class SuspectsStore(StoreBase):
         """Whether any suspect of these queues waits to run alone."""
         conditions = [queue_condition(p, sx) for p in queues.patterns]
         q = select(exists(select(sx.c.job_id).where(or_(*conditions))))
-        return bool(self.run(lambda conn: conn.execute(q).scalar()))
+        return bool(self.read(lambda conn: conn.execute(q).scalar()))

@@ -36,13 +36,13 @@ class UpkeepStore(StoreBase):
             throttled = throttled.where(th.c.due_at <= soon)
         probes += [exists(scheduled), exists(throttled)]
         q = select(case((or_(*probes), 1), else_=0))
-        return self.run(lambda conn: bool(conn.execute(q).scalar_one()))
+        return self.read(lambda conn: bool(conn.execute(q).scalar_one()))
 
     def scheduled_summary(self) -> tuple[int, datetime | None]:
         """How many jobs are scheduled, and when the first of them is due."""
         sch = s.scheduled_executions
         q = select(func.count(), func.min(sch.c.scheduled_at))
-        row = self.run(lambda conn: conn.execute(q).one())
+        row = self.read(lambda conn: conn.execute(q).one())
         return int(row[0]), row[1]
 
     def jobs_pending_count(self, due_only: bool = False) -> int:
@@ -61,7 +61,7 @@ class UpkeepStore(StoreBase):
         if due_only:
             scheduled = scheduled.where(sch.c.scheduled_at <= utcnow())
         total = select(sum(counts[1:], counts[0]) + scheduled.scalar_subquery())
-        return self.run(lambda conn: int(conn.execute(total).scalar_one()))
+        return self.read(lambda conn: int(conn.execute(total).scalar_one()))
 
     def queue_tables_vacuum(self, min_dead: int = 10_000) -> list[str]:
         """VACUUM the queue tables past ``min_dead`` dead rows, where the database has

@@ -27,7 +27,9 @@ def _probe_store(request: Request) -> Store:
         store = getattr(state, "probe_store", None)
         if store is None:
             app = settings_of(request).app
-            store = state.probe_store = open_store(app.config.database_url, probe=True)
+            store = state.probe_store = open_store(
+                app.config.database_url, probe=True, **app.config.store_options()
+            )
             state.readiness = Readiness(store)
     return store
 

@@ -54,7 +54,7 @@ class ActivityReads(StoreBase):
                 )
             )
         q = union_all(*parts)
-        return self.run(
+        return self.read(
             lambda conn: [
                 FinishedSample(int(r[0]), r[1], r[2], r[3]) for r in conn.execute(q).all()
             ]

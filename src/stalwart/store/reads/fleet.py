@@ -24,7 +24,7 @@ RECENT_JOBS = 100_000
 class FleetReads(StoreBase):
     def database_ping(self) -> None:
         """One round trip; raises if the database cannot answer."""
-        self.run(lambda conn: conn.execute(text("SELECT 1")).scalar())
+        self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
 
     def processes_by_kind(self, alive_threshold: float) -> dict[str, int]:
         """Processes with a heartbeat within ``alive_threshold`` seconds, by kind."""
@@ -35,13 +35,13 @@ class FleetReads(StoreBase):
             .where(pr.c.last_heartbeat_at >= since)
             .group_by(pr.c.kind)
         )
-        return self.run(lambda conn: {str(k): int(n) for k, n in conn.execute(q).all()})
+        return self.read(lambda conn: {str(k): int(n) for k, n in conn.execute(q).all()})
 
     def queue_known(self, queue: str) -> bool:
         """Whether ``queue`` is paused, holds a waiting, running or failed job, is named
         by a live process (a worker's queue list), or is the queue of one of the newest
         `RECENT_JOBS` jobs."""
-        return self.run(lambda conn: _queue_known(conn, queue))
+        return self.read(lambda conn: _queue_known(conn, queue))
 
 
 def _queue_known(conn: Connection, queue: str) -> bool:

@@ -105,14 +105,14 @@ class JobReads(StoreBase):
         """The job with the row of the execution table that holds it; None if unknown."""
         if not is_job_id(job_id):
             return None
-        return self.run(lambda conn: _job_detail(conn, job_id))
+        return self.read(lambda conn: _job_detail(conn, job_id))
 
     def job_wait_facts(self, job_id: int, alive_threshold: float) -> WaitFacts | None:
         """The facts that decide whether and when a job runs (see `WaitFacts`);
         processes count as live with a heartbeat in the last ``alive_threshold`` s."""
         if not is_job_id(job_id):
             return None
-        return self.run(lambda conn: _wait_facts(conn, job_id, alive_threshold))
+        return self.read(lambda conn: _wait_facts(conn, job_id, alive_threshold))
 
 
 def _job_detail(conn: Connection, job_id: int) -> JobDetail | None:

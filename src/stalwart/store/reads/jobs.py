@@ -74,15 +74,15 @@ class JobListReads(StoreBase):
         Newest: by id in the execution statuses, by finish time for SUCCESSFUL.
         """
         if which.status == "SUCCESSFUL":
-            return self.run(lambda conn: _successful_page(conn, which, cursor, limit))
-        return self.run(lambda conn: _execution_page(conn, which, cursor, limit))
+            return self.read(lambda conn: _successful_page(conn, which, cursor, limit))
+        return self.read(lambda conn: _execution_page(conn, which, cursor, limit))
 
     def failed_error_classes(self, limit: int = 20) -> list[tuple[str, int]]:
         """The most common error classes of failed jobs, with counts."""
         f = EXECUTIONS["FAILED"].table
         n = func.count().label("n")
         q = select(f.c.error_class, n).group_by(f.c.error_class).order_by(n.desc()).limit(limit)
-        return self.run(lambda conn: [(str(r[0]), int(r[1])) for r in conn.execute(q).all()])
+        return self.read(lambda conn: [(str(r[0]), int(r[1])) for r in conn.execute(q).all()])
 
 
 def _execution_page(conn: Connection, which: JobFilter, cursor: str | None, limit: int) -> JobsPage:

@@ -36,7 +36,8 @@ class ProcessReads(StoreBase):
             .select_from(c.outerjoin(pr, pr.c.id == c.c.process_id))
             .order_by(c.c.job_id)
         )
-        return self.run(lambda conn: [(int(r[0]), r[1], r[2], r[3]) for r in conn.execute(q).all()])
+        rows = self.read(lambda conn: conn.execute(q).all())
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
 
 def live_processes(conn: Connection, alive_since: datetime) -> list[LiveProcess]:

@@ -55,7 +55,7 @@ class QueueReads(StoreBase):
         The execution tables hold only unfinished and failed jobs, so these are exact
         GROUP BY counts over them (index-only scans where the index has the queue).
         """
-        return self.run(_queues_overview)
+        return self.read(_queues_overview)
 
     def status_counts(self, queues: Sequence[QueueStats] | None = None) -> dict[str, Estimate]:
         """Jobs per status: exact for the execution tables (summed from ``queues``, the
@@ -71,14 +71,14 @@ class QueueReads(StoreBase):
             out["SUCCESSFUL"] = Estimate(max(total.value - live, 0), total.kind)
             return out
 
-        return self.run(body)
+        return self.read(body)
 
     def successful_count_by_queue(self) -> dict[str, int]:
         """{queue: successful jobs}, counted exactly over `stalwart_jobs` (for the demo
         and small databases: it reads every finished row)."""
         q = select(j.c.queue_name, func.count()).where(j.c.finished_at.is_not(None))
         q = q.group_by(j.c.queue_name)
-        return self.run(lambda conn: {str(k): int(v) for k, v in conn.execute(q).all()})
+        return self.read(lambda conn: {str(k): int(v) for k, v in conn.execute(q).all()})
 
 
 def _queues_overview(conn: Connection) -> list[QueueStats]:

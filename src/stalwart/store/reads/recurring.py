@@ -43,7 +43,7 @@ class RecurringReads(StoreBase):
         ``configured``: the configuration's tasks; those not in the database are
         listed too, marked ``registered=False``. Nothing is written.
         """
-        rows = self.run(_recurring_rows)
+        rows = self.read(_recurring_rows)
         known = {r.key for r in rows}
         rows += [_unregistered(t) for t in configured if t.key not in known]
         return sorted(rows, key=lambda r: r.key)
