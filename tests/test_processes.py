@@ -333,3 +333,14 @@ def test_drain_waits_for_a_retry_due_within_drain_within(fleet: Fleet) -> None:
     result = fleet.app.get_result(job)
     assert (result.status, result.attempts) == (JobStatus.SUCCESSFUL, 2), out
     assert "no scheduled job left" in out
+
+
+def test_a_drain_with_nothing_to_do_stops_its_children_cleanly(fleet: Fleet) -> None:
+    # The drain ends a few tens of ms after the start, while the children are still
+    # starting: each must stop on its own, not be killed at the deadline.
+    sup = fleet.start("--drain")
+    out, _ = sup.communicate(timeout=60)
+    assert sup.returncode == 0, out
+    assert "nothing ready, running or blocked" in out
+    assert "killing it" not in out and "exited with signal" not in out, out
+    assert fleet.app.store.processes_list() == []
