@@ -50,7 +50,8 @@ test-django: $(STAMP) $(STAMP6) services browser
 	done; done
 
 test: $(STAMP) $(STAMP6) services pgbouncer browser lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 -m "not serial"
+	$(BIN)/pytest -q -m serial
 	$(MAKE) test-django
 
 clean:

@@ -21,7 +21,7 @@ done
 pg_up || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
 my_up || { echo "MariaDB did not come up on 127.0.0.1:3306" >&2; exit 1; }
 
-for db in stalwart_test stalwart_bench; do
+for db in stalwart_test stalwart_test_gw0 stalwart_test_gw1 stalwart_test_gw2 stalwart_test_gw3 stalwart_bench; do
     if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
         psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
     fi

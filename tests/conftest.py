@@ -20,12 +20,25 @@ from stalwart.store import Store, open_store
 
 from .fleet import REPO, Fleet, write_config
 
+
+def _own_database(url: str) -> str:
+    """Under pytest-xdist each worker gets its own database (`stalwart_test_gw0`, ...:
+    `scripts/ensure-services.sh` creates them), so workers never reset each other's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base, sep, query = url.partition("?")
+    return f"{base}_{worker}{sep}{query}"
+
+
 SERVER_URLS = {
-    "postgresql": os.environ.get(
-        "STALWART_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/stalwart_test"
+    "postgresql": _own_database(
+        os.environ.get(
+            "STALWART_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/stalwart_test"
+        )
     ),
-    "mariadb": os.environ.get(
-        "STALWART_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/stalwart_test"
+    "mariadb": _own_database(
+        os.environ.get("STALWART_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/stalwart_test")
     ),
 }
 BACKENDS = ["sqlite", "postgresql", "mariadb"]

@@ -218,6 +218,7 @@ def restart_database(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"], indirect=True)
+@pytest.mark.serial
 def test_jobs_survive_a_database_restart(backend: str, fleet: Fleet) -> None:
     """The server restarts mid-run: processes log it, back off, reconnect, go on.
     (SQLite has no server to restart.)"""
