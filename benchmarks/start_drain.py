@@ -17,6 +17,10 @@ interpreter + imports, first job finished, command exit.
     python benchmarks/start_drain.py --jobs 200000 --pgqueuer
     python benchmarks/start_drain.py --set prefetch=0 --set threads=5   # the old defaults
     python benchmarks/start_drain.py --startup --repeat 5
+    STALWART_SRC=/path/to/older/checkout/src python benchmarks/start_drain.py ...
+
+The command runs as ``python -c "from stalwart.cli import main; main()"`` (what the
+``stalwart`` script does), with ``$STALWART_SRC`` first on the path when set.
 """
 
 from __future__ import annotations
@@ -92,8 +96,10 @@ def finished_span(url: str) -> tuple[float, int]:
 
 def start_drain(directory: Path, config: Path) -> tuple[float, float]:
     """The command's wall time, and the CPU time of it and its children."""
-    env = dict(os.environ, PYTHONPATH=str(directory))
-    cmd = [str(Path(sys.executable).parent / "stalwart"), "--config", str(config)]
+    # SRC: another checkout's src/ (say, before a change), run the same way.
+    src = os.environ.get("STALWART_SRC")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (src, str(directory)) if p))
+    cmd = [sys.executable, "-c", "from stalwart.cli import main; main()", "--config", str(config)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
