@@ -26,6 +26,35 @@ class Bouncer:
     port: int
     dir: Path
     target: str  # the direct URL it pools connections to
+    command: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    raise RuntimeError(f"pgbouncer did not start: {err}\n{self.log()}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM: PgBouncer's immediate shutdown, every client connection closed."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def url_for(self, direct: str) -> str:
         """``direct`` (a URL of the PostgreSQL behind it) through the pooler."""
@@ -74,25 +103,10 @@ def pgbouncer(direct_url: str, pool_size: int = 20) -> Iterator[Bouncer]:
         for f in root.iterdir():
             shutil.chown(f, "postgres")
         command[1:1] = ["-u", "postgres"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    bouncer = Bouncer(port, root, direct_url)
+    running = Bouncer(port, root, direct_url, command)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"pgbouncer did not start: {err}\n{bouncer.log()}") from None
-                time.sleep(0.1)
-        yield bouncer
+        running.start()
+        yield running
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        running.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 import stalwart
 from stalwart.config import Config, load_config
@@ -107,6 +108,25 @@ def test_migrations_from_four_processes_at_once_through_the_pooler(
             {"k": 0x5374616C},  # migrations.py's key
         )
         assert held.scalar() == 0
+    direct.dispose()
+
+
+@pytest.mark.slow
+def test_migrate_url_is_where_migrations_run(pooled: bouncer.Bouncer) -> None:
+    direct_url = SERVER_URLS["postgresql"]
+    direct = open_store(direct_url)
+    drop_all(direct)
+    _migrated.discard(direct_url)
+    wrong = make_url(direct_url).set(database="stalwart_no_such_db").render_as_string(False)
+    store = open_store(pooled.url, transaction_pooling=True, migrate_url=wrong)
+    with pytest.raises(Exception, match="stalwart_no_such_db"):
+        store.migrate()
+    store.dispose()
+    assert direct.pending_migrations() != []
+    store = open_store(pooled.url, transaction_pooling=True, migrate_url=direct_url)
+    assert store.migrate() != []
+    assert store.pending_migrations() == []  # read through the pooler
+    store.dispose()
     direct.dispose()
 
 

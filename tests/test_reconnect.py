@@ -33,7 +33,11 @@ class Behind:
     """A private PostgreSQL seen through a private PgBouncer (transaction mode)."""
 
     server: pgserver.PrivatePostgres
-    url: str
+    pooler: bouncer.Bouncer
+
+    @property
+    def url(self) -> str:
+        return self.pooler.url
 
     def stop(self) -> None:
         self.server.stop()
@@ -61,7 +65,7 @@ def server_of(kind: str) -> Iterator[Any]:
             yield server
             return
         with bouncer.pgbouncer(server.url) as pooler:
-            yield Behind(server, pooler.url)
+            yield Behind(server, pooler)
 
 
 def clients(url: str, n: int, *flags: str) -> list[subprocess.Popen[str]]:
@@ -159,3 +163,16 @@ def test_behind_pgbouncer_a_restart_goes_unseen() -> None:
         for calls in every:
             assert len(calls) == CALLS
             check(server.server.url, calls)  # read back directly
+
+
+def test_a_pgbouncer_restart_goes_unseen() -> None:
+    """PgBouncer itself restarts (SIGTERM: every client socket closed): the hang-up
+    check replaces 4 warm clients' connections, whose next 20 calls each succeed."""
+    with server_of("postgresql-pgbouncer") as behind:
+        procs = clients(behind.url, 4, "--transaction-pooling")
+        behind.pooler.stop()
+        behind.pooler.start()
+        every = results(procs)
+        for calls in every:
+            assert len(calls) == CALLS
+            check(behind.server.url, calls)

@@ -145,9 +145,10 @@ class StoreBase:
                         reconnect = False
                         log.info("connection lost before commit (%s); retrying once", _first(exc))
                         continue
+                    unsure = started and may_have_written and not reads_only
                     raise DatabaseUnavailable(
                         f"database unavailable: {type(exc.orig).__name__}: {_first(exc)}"
-                        + (" (the commit may or may not have happened)" if committing else "")
+                        + (" (the commit may or may not have happened)" if unsure else "")
                     ) from exc
                 if is_missing_schema(exc.orig):
                     raise SchemaNotMigrated(
