@@ -21,6 +21,7 @@ class ResultApp(Protocol):
 
 
 class JobStatus(enum.StrEnum):
+    WAITING = "WAITING"  # for the jobs it depends on (``using(after=...)``)
     SCHEDULED = "SCHEDULED"
     READY = "READY"
     BLOCKED = "BLOCKED"

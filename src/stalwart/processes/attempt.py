@@ -183,6 +183,7 @@ def not_started(job: ClaimedJob, error: BaseException) -> Outcome:
         error=error_record(error, utcnow()),
         counts_attempt=False,
         concurrency_limits=job.concurrency_limits,
+        workflow=job.workflow,
     )
 
 
@@ -196,5 +197,6 @@ def throttled(job: ClaimedJob, key: str, due: datetime) -> Outcome:
         retry_at=due,
         counts_attempt=False,
         concurrency_limits=job.concurrency_limits,
+        workflow=job.workflow,
         rate_key=key,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from .audit import AuditStore
+from .batches import BatchesStore
 from .cancellations import CancellationsStore
 from .claimed import ClaimedStore
 from .failed import FailedStore
@@ -38,6 +39,7 @@ class Store(
     UpkeepStore,
     Reads,
     AuditStore,
+    BatchesStore,
 ):
     def __init__(self, engine: Engine, *, preserve_finished_jobs: bool = True) -> None:
         super().__init__(engine)

@@ -104,7 +104,10 @@ class PostgresStore(Store):
     # ---- the completion ----
 
     def claimed_complete(self, process_id: int | None, outcomes: Sequence[Outcome]) -> list[int]:
-        plain = all(o.kind == "success" and o.concurrency_limits is None for o in outcomes)
+        plain = all(
+            o.kind == "success" and o.concurrency_limits is None and not o.workflow
+            for o in outcomes
+        )
         if not outcomes or not plain:
             return super().claimed_complete(process_id, outcomes)
         return self.run_statement(partial(self._finish, process_id=process_id, done=outcomes))
