@@ -197,7 +197,7 @@ def job_page(request: Request) -> Response:
     errors = [e for e in (loads_or_text(job.errors) or []) if isinstance(e, dict)]
     now = utcnow()
     reasons = []
-    if job.status in ("READY", "SCHEDULED", "BLOCKED", "RUNNING"):
+    if job.status in ("WAITING", "READY", "SCHEDULED", "BLOCKED", "RUNNING"):
         facts = s.app.store.job_wait_facts(job_id, s.app.config.alive_threshold)
         if facts is not None:
             reasons = why_waiting(facts, s.app.config.alive_threshold)
@@ -217,7 +217,7 @@ def job_page(request: Request) -> Response:
         reasons=reasons,
         limit_keys=limit_keys(job),
         limits=loads_or_text(job.concurrency_limits),
-        refresh=job.status in ("READY", "SCHEDULED", "BLOCKED", "RUNNING"),
+        refresh=job.status in ("WAITING", "READY", "SCHEDULED", "BLOCKED", "RUNNING"),
     )
 
 
