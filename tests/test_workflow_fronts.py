@@ -76,3 +76,24 @@ def test_django_reads_waiting_as_ready() -> None:
     from stalwart.contrib.django.results import status_of
 
     assert status_of(stalwart.JobStatus.WAITING) == TaskResultStatus.READY
+
+
+def test_batch_pages_answer_bad_input_without_a_500(app: stalwart.App) -> None:
+    @app.task(name="wf.x")
+    def x() -> None: ...
+
+    with app.batch(description="b") as batch:
+        job = x.enqueue()
+    client = TestClient(dashboard(app, auth=BasicAuth(admins={"admin": "pw"})))
+    client.auth = ("admin", "pw")
+    assert client.get("/batches").status_code == 200
+    assert f"/batches/{batch.id}" in client.get("/batches").text
+    assert client.get(f"/batches/{batch.id}").status_code == 200
+    assert client.get("/batches/999999").status_code == 404
+    assert client.get("/batches/abc").status_code == 404
+    assert client.get("/batches?page=x").status_code == 400
+    assert client.get("/jobs?status=ready&batch=abc").status_code == 400
+    listed = client.get(f"/jobs?status=ready&batch={batch.id}").text
+    link = f'/jobs/{job.id}"'
+    assert f"batch #{batch.id}" in listed and link in listed
+    assert link not in client.get(f"/jobs?status=ready&batch={batch.id + 1}").text

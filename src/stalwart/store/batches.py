@@ -16,6 +16,7 @@ from . import flow
 from . import schema as s
 from .base import StoreBase, utcnow
 from .jobs import job_rows
+from .records import JobRow
 
 b, d, j = s.batches, s.job_dependencies, s.jobs
 
@@ -72,6 +73,16 @@ class BatchesStore(StoreBase):
 
     def batches_count(self) -> int:
         return int(self.run(lambda c: c.execute(select(func.count()).select_from(b)).scalar_one()))
+
+    def batch_jobs(self, batch_id: int, limit: int = 100) -> list[JobRow]:
+        """The first ``limit`` jobs of a batch (by id), with their statuses."""
+        q = (
+            select(j.c.id)
+            .where(j.c.batch_id == batch_id)
+            .order_by(j.c.batch_id, j.c.id)
+            .limit(limit)
+        )
+        return self.run(lambda c: job_rows(c, [int(i) for i in c.execute(q).scalars()]))
 
     def job_dependency_results(self, job_id: int) -> dict[int, Any]:
         """The return value (JSON text, None if none or not ended) of each job
