@@ -270,3 +270,13 @@ def test_progress_is_stored_on_the_job(store: Store) -> None:
     [a] = store.jobs_enqueue([job()])
     store.job_progress_set(a, json.dumps({"done": 3, "total": 10}))
     assert json.loads(store.job_get(a).progress or "{}") == {"done": 3, "total": 10}
+
+
+def test_a_big_batch_is_enqueued_in_bulk_with_its_batch_on_every_job(store: Store) -> None:
+    batch = store.batch_create(None, [])
+    ids = store.jobs_enqueue([in_batch(batch) for _ in range(150)])  # COPY on PostgreSQL
+    assert {r.batch_id for r in store.jobs_get(ids)} == {batch}
+    assert {r.status for r in store.jobs_get(ids)} == {"READY"}
+    row = store.batch_get(batch)
+    assert (row.total, row.pending) == (150, 150)
+    assert store.batch_jobs(batch, 10)[0].id == ids[0]

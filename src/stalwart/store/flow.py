@@ -39,6 +39,10 @@ class Placer(Protocol):
 
     def _place(self, conn: Connection, jobs: list[tuple[int, NewJob]], now: datetime) -> None: ...
 
+    def _insert_plain(
+        self, conn: Connection, jobs: Sequence[NewJob], now: datetime
+    ) -> list[int]: ...
+
 
 # ---- enqueue ----
 
@@ -51,9 +55,13 @@ def insert_jobs(
         raise ValueError("a unique_key cannot be combined with a batch or after=")
     deps = sorted({dep for x in jobs for dep in x.after})
     states = _lock_dependencies(conn, deps) if deps else {}
-    ids: list[int] = []
-    for start in range(0, len(jobs), 1000):  # the chunks of `jobs.INSERT_CHUNK`
-        ids.extend(store._insert_job_rows(conn, jobs[start : start + 1000], now))
+    if not deps:
+        # Jobs of a batch only: the plain bulk insert and placement (COPY on PostgreSQL).
+        ids = store._insert_plain(conn, jobs, now)
+    else:
+        ids = []
+        for start in range(0, len(jobs), 1000):  # the chunks of `jobs.INSERT_CHUNK`
+            ids.extend(store._insert_job_rows(conn, jobs[start : start + 1000], now))
     per_batch = Counter(x.batch_id for x in jobs if x.batch_id is not None)
     for batch_id in sorted(per_batch):
         n = per_batch[batch_id]
@@ -63,7 +71,7 @@ def insert_jobs(
         if not done:
             raise BatchNotFound(f"no batch with id {batch_id}")
     plain = [(i, x) for i, x in zip(ids, jobs, strict=True) if not x.after]
-    if plain:
+    if plain and deps:
         store._place(conn, plain, now)
     ended: list[tuple[int, bool]] = []
     for job_id, x in zip(ids, jobs, strict=True):

@@ -56,6 +56,7 @@ _JOB_COLUMNS = (
     "timeout",
     "expires_at",
     "rate_limits",
+    "batch_id",
 )
 
 
@@ -189,7 +190,8 @@ class PostgresStore(Store):
                     f"\t{copy_text(j.args)}\t{copy_text(j.kwargs)}\t{copy_null(j.context)}"
                     f"\t{copy_null(j.concurrency_limits)}\t{copy_null(j.unique_key)}"
                     f"\t{at}\t{now_text}\t0\t0\t{copy_opt(j.timeout)}"
-                    f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}\n"
+                    f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}"
+                    f"\t{copy_null(None if j.batch_id is None else str(j.batch_id))}\n"
                 )
                 if j.scheduled_at <= now:
                     ready_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\n")
