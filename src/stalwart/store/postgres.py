@@ -27,7 +27,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import schema as s
+from .base import utcnow
 from .capabilities import Capabilities
+from .flow import settle
 from .generic import Store
 from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
@@ -105,13 +107,26 @@ class PostgresStore(Store):
     # ---- the completion ----
 
     def claimed_complete(self, process_id: int | None, outcomes: Sequence[Outcome]) -> list[int]:
-        plain = all(
-            o.kind == "success" and o.concurrency_limits is None and not o.workflow
-            for o in outcomes
-        )
+        plain = all(o.kind == "success" and o.concurrency_limits is None for o in outcomes)
         if not outcomes or not plain:
             return super().claimed_complete(process_id, outcomes)
-        return self.run_statement(partial(self._finish, process_id=process_id, done=outcomes))
+        if not any(o.workflow for o in outcomes):
+            return self.run_statement(partial(self._finish, process_id=process_id, done=outcomes))
+        if not self.preserve_finished_jobs:
+            return super().claimed_complete(process_id, outcomes)
+        # Jobs of batches or with dependents: the same statement, then their bookkeeping,
+        # in one transaction.
+        return self.run(partial(self._finish_settled, process_id=process_id, done=outcomes))
+
+    def _finish_settled(
+        self, conn: Connection, process_id: int | None, done: Sequence[Outcome]
+    ) -> list[int]:
+        finished = self._finish(conn, process_id, done)
+        mine = set(finished)
+        ended = [(o.job_id, True) for o in done if o.workflow and o.job_id in mine]
+        if ended:
+            settle(self, conn, ended, utcnow())
+        return finished
 
     def _finish(
         self, conn: Connection, process_id: int | None, done: Sequence[Outcome]
