@@ -16,7 +16,7 @@ from stalwart.errors import BatchNotFound, DependencyNotFound
 from stalwart.store import ClaimedJob, FailedFilter, NewJob, Outcome, QueueSelector, Store, schema
 
 from ..helpers import count
-from .conftest import failure, job, register
+from .conftest import failure, job, limit, register
 
 
 def cb(on: str, task: str = "t.callback", **kwargs: Any) -> dict[str, Any]:
@@ -280,3 +280,21 @@ def test_a_big_batch_is_enqueued_in_bulk_with_its_batch_on_every_job(store: Stor
     row = store.batch_get(batch)
     assert (row.total, row.pending) == (150, 150)
     assert store.batch_jobs(batch, 10)[0].id == ids[0]
+
+
+def test_a_batch_job_discarded_by_a_full_concurrency_limit_counts_as_failed(
+    store: Store,
+) -> None:
+    batch = store.batch_create(None, [cb("failure", "t.bad")])
+    lim = json.dumps([limit("k", to=1, on_conflict="discard")])
+    held, dropped = store.jobs_enqueue(
+        [in_batch(batch, concurrency_limits=lim), in_batch(batch, concurrency_limits=lim)]
+    )
+    store.batch_close(batch)
+    assert store.job_get(dropped).status == "FAILED"
+    row = store.batch_get(batch)
+    assert (row.pending, row.failed, row.finished_at) == (1, 1, None)
+    pid = register(store)
+    store.claimed_complete(pid, [done(c) for c in claim(store, pid, "t.task")])
+    assert store.batch_get(batch).finished_at is not None and "t.bad" in tasks_of(store)
+    assert held

@@ -170,8 +170,8 @@ class ClaimedStore(StoreBase):
             ),
             updates,
         )
-        if ready:
-            make_ready(conn, ready, now)
+        if ready and (discarded := make_ready(conn, ready, now)):
+            ended += [(i, False) for i in discarded]
         if discarded:  # discard_on: finished, the exception kept in errors
             conn.execute(
                 update(j).where(j.c.id.in_(discarded)).values(finished_at=now, unique_key=None)

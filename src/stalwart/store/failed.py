@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Select, delete, select
 
 from ..names import is_job_id
 from . import schema as s
-from .base import StoreBase
-from .flow import reopen_retried
+from .base import StoreBase, utcnow
+from .flow import Placer, reopen_retried, settle
 from .semaphores import Waiting, make_ready
 
 f = s.failed_executions
@@ -77,8 +77,7 @@ class FailedStore(StoreBase):
             if n < self.failed_batch_size:
                 return total
 
-    @staticmethod
-    def _retry_batch(conn: Connection, ids: list[int], rerun_callbacks: bool = False) -> None:
+    def _retry_batch(self, conn: Connection, ids: list[int], rerun_callbacks: bool = False) -> None:
         jobs = s.jobs
         rows = conn.execute(
             select(
@@ -94,10 +93,12 @@ class FailedStore(StoreBase):
         if in_batches:
             reopen_retried(conn, in_batches, rerun_callbacks)
         # Back through the concurrency limits: a failed job holds no slot.
-        make_ready(
+        discarded = make_ready(
             conn,
             [Waiting(int(r.id), r.queue_name, int(r.priority), r.concurrency_limits) for r in rows],
         )
+        if discarded:
+            settle(cast(Placer, self), conn, [(i, False) for i in discarded], utcnow())
 
     @staticmethod
     def _discard_batch(conn: Connection, ids: list[int]) -> None:

@@ -75,7 +75,8 @@ class JobsStore(StoreBase):
             if j.scheduled_at > now
         ]
         if due:
-            make_ready(conn, due, now)
+            if discarded := make_ready(conn, due, now):
+                flow.settle(self, conn, [(i, False) for i in discarded], now)
             self.notify_ready(conn, (w.queue_name for w in due))
         if scheduled:
             conn.execute(insert(s.scheduled_executions), scheduled)
