@@ -139,3 +139,6 @@ def test_a_worker_sigkilled_mid_batch_and_the_callbacks_still_run_once(fleet: Fl
     ran = callbacks_run(fleet)
     assert ran[("finish", batch.id)] == 1
     assert ran[("success", batch.id)] + ran[("failure", batch.id)] == 1
+    # The kill hit jobs of the batch while they ran: they were run again, alone.
+    hit = [j for j in fleet.app.store.batch_jobs(batch.id, 1000) if j.crashes or j.history]
+    assert hit, "the SIGKILL hit no running job of the batch"
