@@ -298,3 +298,21 @@ def test_a_batch_job_discarded_by_a_full_concurrency_limit_counts_as_failed(
     store.claimed_complete(pid, [done(c) for c in claim(store, pid, "t.task")])
     assert store.batch_get(batch).finished_at is not None and "t.bad" in tasks_of(store)
     assert held
+
+
+def test_a_job_added_to_a_running_batch_and_discarded_at_once_does_not_finish_it(
+    store: Store,
+) -> None:
+    lim = json.dumps([limit("k", to=1, on_conflict="discard")])
+    store.jobs_enqueue([replace(job("t.holder"), concurrency_limits=lim)])  # takes "k"
+    batch = store.batch_create(None, [cb("finish", "t.done")])
+    store.jobs_enqueue([in_batch(batch)])
+    store.batch_close(batch)
+    pid = register(store)
+    [running] = claim(store, pid, "t.task")
+    # Fan-out from the running job: the new job is discarded as it is placed.
+    store.jobs_enqueue([in_batch(batch, concurrency_limits=lim)])
+    row = store.batch_get(batch)
+    assert (row.total, row.pending, row.failed, row.finished_at) == (2, 1, 1, None)
+    store.claimed_complete(pid, [done(running)])
+    assert store.batch_get(batch).finished_at is not None

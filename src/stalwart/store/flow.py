@@ -55,13 +55,8 @@ def insert_jobs(
         raise ValueError("a unique_key cannot be combined with a batch or after=")
     deps = sorted({dep for x in jobs for dep in x.after})
     states = _lock_dependencies(conn, deps) if deps else {}
-    if not deps:
-        # Jobs of a batch only: the plain bulk insert and placement (COPY on PostgreSQL).
-        ids = store._insert_plain(conn, jobs, now)
-    else:
-        ids = []
-        for start in range(0, len(jobs), 1000):  # the chunks of `jobs.INSERT_CHUNK`
-            ids.extend(store._insert_job_rows(conn, jobs[start : start + 1000], now))
+    # Counted before they are placed: a job placed may end at once (discarded by a full
+    # concurrency limit), and its end must not find the batch empty.
     per_batch = Counter(x.batch_id for x in jobs if x.batch_id is not None)
     for batch_id in sorted(per_batch):
         n = per_batch[batch_id]
@@ -70,6 +65,13 @@ def insert_jobs(
         ).rowcount
         if not done:
             raise BatchNotFound(f"no batch with id {batch_id}")
+    if not deps:
+        # Jobs of a batch only: the plain bulk insert and placement (COPY on PostgreSQL).
+        ids = store._insert_plain(conn, jobs, now)
+    else:
+        ids = []
+        for start in range(0, len(jobs), 1000):  # the chunks of `jobs.INSERT_CHUNK`
+            ids.extend(store._insert_job_rows(conn, jobs[start : start + 1000], now))
     plain = [(i, x) for i, x in zip(ids, jobs, strict=True) if not x.after]
     if plain and deps:
         store._place(conn, plain, now)
