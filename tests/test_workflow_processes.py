@@ -117,14 +117,22 @@ def test_dependencies_and_a_chain_of_100_under_a_fleet(fleet: Fleet) -> None:
 def test_a_worker_sigkilled_mid_batch_and_the_callbacks_still_run_once(fleet: Fleet) -> None:
     fleet.configure(processes=3, threads=5)
     with batch_with_callbacks(fleet) as batch:  # type: ignore[attr-defined]
-        fleet.app.enqueue_many(procapp.slow_tick, [((0.02,), {}) for _ in range(600)])
+        fleet.app.enqueue_many(procapp.slow_tick, [((0.05,), {}) for _ in range(400)])
     sup = fleet.start()
     try:
         wait_for(
-            lambda: fleet.app.get_batch(batch.id).succeeded >= 100, what="the batch to be going"
+            lambda: fleet.app.get_batch(batch.id).succeeded >= 50, what="the batch to be going"
         )
-        workers = [p for p in fleet.app.store.processes_list() if p.kind == "worker"]
-        os.kill(workers[0].pid, signal.SIGKILL)
+        victim: list[int] = []
+
+        def busy_worker() -> bool:
+            # A worker running jobs of the batch now (each runs 50 ms).
+            pids = [pid for _, _, pid, _ in fleet.app.store.claimed_with_process() if pid]
+            victim[:] = pids[:1]
+            return bool(victim)
+
+        wait_for(busy_worker, what="a worker running jobs")
+        os.kill(victim[0], signal.SIGKILL)
         wait_for(
             lambda: fleet.app.get_batch(batch.id).finished_at is not None,
             timeout=120,
@@ -135,7 +143,7 @@ def test_a_worker_sigkilled_mid_batch_and_the_callbacks_still_run_once(fleet: Fl
         out = stop(sup)
     assert sup.returncode == 0, out
     result = fleet.app.get_batch(batch.id)
-    assert (result.total, result.pending, result.succeeded + result.failed) == (600, 0, 600)
+    assert (result.total, result.pending, result.succeeded + result.failed) == (400, 0, 400)
     ran = callbacks_run(fleet)
     assert ran[("finish", batch.id)] == 1
     assert ran[("success", batch.id)] + ran[("failure", batch.id)] == 1
