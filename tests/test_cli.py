@@ -96,7 +96,7 @@ def test_queues_list_counts_by_status(
     tasks["echo"].using(run_after=timedelta(hours=1)).enqueue(3)
     app.pause_queue("reports")
     queues = cli(app, "queues", "list", "--json")
-    zero = {"ready": 0, "scheduled": 0, "running": 0, "blocked": 0, "failed": 0}
+    zero = {"waiting": 0, "ready": 0, "scheduled": 0, "running": 0, "blocked": 0, "failed": 0}
     assert queues == {
         "default": {"paused": False, **zero, "ready": 1, "scheduled": 1},
         "mail": {"paused": False, **zero, "failed": 1},

@@ -179,3 +179,57 @@ def test_pause_a_queue_workers_stop_and_the_why_panel_says_so(
     finally:
         worker.stop()
         runner.join(15)
+
+
+def test_a_batch_page_shows_its_progress_and_a_waiting_job_names_its_dependency(
+    app: stalwart.App, served: str, page: object
+) -> None:
+    p = page
+
+    @app.task(name="wf.fast", queue_name="fast")
+    def fast(n: int) -> None:
+        stalwart.current_job().set_progress(3, total=4, message="rows")
+
+    @app.task(name="wf.slow", queue_name="slow")
+    def slow(n: int) -> None: ...
+
+    @app.task(name="wf.report")
+    def report(batch_id: int) -> None: ...
+
+    with app.batch(on_success=report.prepare(), description="Nightly import") as batch:
+        first = fast.enqueue(1)
+        fast.enqueue(2)
+        held = slow.enqueue(3)
+        slow.enqueue(4)
+    waiting = fast.using(after=[held]).enqueue(5)
+    worker = Worker(app, queues=["fast"], threads=2, polling_interval=0.05)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: app.get_batch(batch.id).succeeded == 2, what="the fast jobs")
+    finally:
+        worker.stop()
+        runner.join(15)
+    p.goto(served + "/batches")  # type: ignore[attr-defined]
+    row = p.locator("table.batches tbody tr", has_text="Nightly import")  # type: ignore[attr-defined]
+    assert "running" in row.inner_text()
+    row.locator(f"a[href$='/batches/{batch.id}']").click()
+    p.wait_for_url(re.compile(rf"/batches/{batch.id}$"))  # type: ignore[attr-defined]
+    bar = p.locator("#batch-progress progress")  # type: ignore[attr-defined]
+    assert float(bar.get_attribute("value")) == 50.0
+    assert "2 succeeded, 0 failed, 2 pending, of 4" in p.locator("#batch-progress").inner_text()  # type: ignore[attr-defined]
+    assert "on_success: wf.report" in p.locator("#callbacks").inner_text()  # type: ignore[attr-defined]
+    assert p.locator("#batch-jobs tbody tr").count() == 4  # type: ignore[attr-defined]
+    # A job of the batch: its progress bar, and a link back to its batch.
+    p.click(f"#batch-jobs a[href$='/jobs/{first.id}']")  # type: ignore[attr-defined]
+    p.wait_for_url(re.compile(rf"/jobs/{first.id}$"))  # type: ignore[attr-defined]
+    assert float(p.locator("#job-progress progress").get_attribute("value")) == 75.0  # type: ignore[attr-defined]
+    assert f"batch #{batch.id}" in p.locator("dl.facts").inner_text()  # type: ignore[attr-defined]
+    # The waiting job's why-panel names the job it waits for, and links to it.
+    p.goto(f"{served}/jobs/{waiting.id}")  # type: ignore[attr-defined]
+    why = p.locator("#why").inner_text()  # type: ignore[attr-defined]
+    assert "It waits for the job(s) it depends on to succeed" in why
+    assert f"#{held.id} (wf.slow, ready)" in why
+    p.click(f"#why a[href$='/jobs/{held.id}']")  # type: ignore[attr-defined]
+    p.wait_for_url(re.compile(rf"/jobs/{held.id}$"))  # type: ignore[attr-defined]
+    assert f"#{waiting.id}" in p.locator("dl.facts").inner_text()  # type: ignore[attr-defined]

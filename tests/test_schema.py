@@ -96,7 +96,8 @@ def test_migrated_schema_equals_declared(backend: str, tmp_path: Path) -> None:
         applied = store.migrate()
         assert applied == [m.version for m in MIGRATIONS]
         assert _shape(store.engine) == _declared()
-        assert len(metadata.tables) == 16  # eleven, the audit log, four of job control
+        # eleven, the audit log, four of job control, three of workflows
+        assert len(metadata.tables) == 19
         assert all(name.startswith("stalwart_") for name in metadata.tables)
     finally:
         store.dispose()
@@ -165,6 +166,8 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
     from stalwart.store.migrations import (
         JOB_CONTROL_COLUMNS,
         JOB_CONTROL_TABLES,
+        WORKFLOW_COLUMNS,
+        WORKFLOW_TABLES,
         schema_migrations,
     )
 
@@ -172,9 +175,15 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
     store = open_store(url)
     try:
         store.migrate()
-        # Put the database back at 0001, as one migrated before 0002 existed: undo 0003
-        # (job control) and 0002 (the audit log).
+        # Put the database back at 0001, as one migrated before 0002 existed: undo 0004
+        # (workflows), 0003 (job control) and 0002 (the audit log).
         with store.engine.begin() as conn:
+            for table in WORKFLOW_TABLES:
+                table.drop(conn)
+            on = " ON stalwart_jobs" if backend == "mariadb" else ""
+            conn.execute(text(f"DROP INDEX ix_stalwart_jobs_batch{on}"))
+            for column in WORKFLOW_COLUMNS:
+                conn.execute(text(f"ALTER TABLE stalwart_jobs DROP COLUMN {column}"))
             for table in JOB_CONTROL_TABLES:
                 table.drop(conn)
             for column in JOB_CONTROL_COLUMNS:

@@ -3,9 +3,12 @@
 from .app import App
 from .context import CurrentAttributes, JobInfo, JobLogFilter, current_job
 from .errors import (
+    BatchNotFound,
     Cancelled,
     ConfigError,
     DatabaseUnavailable,
+    DependencyFailed,
+    DependencyNotFound,
     Expired,
     JobNotFound,
     JobTimeout,
@@ -19,16 +22,24 @@ from .errors import (
 )
 from .policies import Limit, Rate, Retry
 from .results import JobError, JobEvent, JobResult, JobStatus
-from .tasks import Task
+from .tasks import PreparedJob, Task
+from .workflows import Batch, BatchCallback, BatchResult, BatchStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Batch",
+    "BatchCallback",
+    "BatchNotFound",
+    "BatchResult",
+    "BatchStatus",
     "Cancelled",
     "ConfigError",
     "CurrentAttributes",
     "DatabaseUnavailable",
+    "DependencyFailed",
+    "DependencyNotFound",
     "Expired",
     "JobError",
     "JobEvent",
@@ -39,6 +50,7 @@ __all__ = [
     "JobStatus",
     "JobTimeout",
     "Limit",
+    "PreparedJob",
     "ProcessExited",
     "ProcessPruned",
     "Rate",

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from .config import Config, load_config
 from .context import ErrorHook, Hook, Hooks, capture_current
+from .enqueued import Call, EnqueuedJobs
 from .errors import SerializationError, UnknownTaskError
 from .names import check_priority, check_queue_name
 from .observe.enqueue import sending
@@ -21,51 +22,20 @@ from .serialization import dump_arguments, dumps
 from .store import FailedFilter, NewJob, Store, open_store, utcnow
 from .tasks import (
     DEFAULT_QUEUE,
+    PreparedJob,
     Task,
     TaskOptions,
     check_expires,
     check_timeout,
     expiry_time,
 )
+from .workflows import Workflows, batch_connection, current_batch, enqueue_prepared
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-Call = tuple[Sequence[Any], Mapping[str, Any]]
 
-
-class EnqueuedJobs(Sequence[JobResult]):
-    """The jobs `enqueue_many` stored, in order: ``ids``, or a `JobResult` per item.
-
-    Results are made when read, so enqueueing 100,000 jobs does not build 100,000
-    objects nobody looks at.
-    """
-
-    def __init__(
-        self, app: App, ids: list[int], jobs: list[NewJob], calls: list[Call], now: datetime
-    ) -> None:
-        self.ids = ids
-        self._app, self._jobs, self._calls, self._now = app, jobs, calls, now
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @overload
-    def __getitem__(self, index: int) -> JobResult: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[JobResult]: ...
-
-    def __getitem__(self, index: int | slice) -> JobResult | list[JobResult]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        args, kwargs = self._calls[index]
-        return self._app._enqueued_result(
-            self.ids[index], self._jobs[index], args, kwargs, self._now
-        )
-
-
-class App:
+class App(Workflows):
     """A Stalwart application: where jobs are stored and which tasks exist.
 
     The database URL comes from the argument, else ``$STALWART_DATABASE_URL``, else
@@ -264,7 +234,8 @@ class App:
         with sending(t.options.queue_name, t.options.name) as send:
             job = self._new_job(t, args, kwargs or {}, send.context(capture_current()), now)
             # One time for the row and the result: what enqueue returns is what is stored.
-            [job_id] = self.store.jobs_enqueue([job], conn=connection, now=now)
+            conn = connection or batch_connection()
+            [job_id] = self.store.jobs_enqueue([job], conn=conn, now=now)
             send.sent([job_id])
         if job.unique_key is not None and connection is None:
             return self.get_result(job_id)  # may be the job already holding the key
@@ -272,16 +243,19 @@ class App:
 
     def enqueue_many(
         self,
-        task: Task[Any, Any] | str,
-        calls: Iterable[Call],
+        task: Task[Any, Any] | str | Sequence[PreparedJob],
+        calls: Iterable[Call] = (),
         *,
         connection: Connection | None = None,
     ) -> EnqueuedJobs:
         """Store many jobs of one task in multi-row inserts; returns them in order.
 
-        ``calls`` holds ``(args, kwargs)`` pairs. Every argument is checked before
+        ``calls`` holds ``(args, kwargs)`` pairs; or pass a list of prepared jobs
+        (``task.prepare(...)``, of any tasks) alone. Every argument is checked before
         anything is written: one bad argument stores nothing.
         """
+        if not isinstance(task, (Task, str)):
+            return enqueue_prepared(self, task, connection)
         t = self._resolve(task)
         calls = list(calls)
         with sending(t.options.queue_name, t.options.name, len(calls)) as send:
@@ -292,7 +266,7 @@ class App:
                     jobs.append(self._new_job(t, args, kwargs, context, now))
                 except SerializationError as exc:
                     raise SerializationError(f"enqueue_many calls[{i}]: {exc}") from None
-            ids = self.store.jobs_enqueue(jobs, conn=connection, now=now)
+            ids = self.store.jobs_enqueue(jobs, conn=connection or batch_connection(), now=now)
             send.sent(ids)
         return EnqueuedJobs(self, ids, jobs, calls, now)
 
@@ -320,6 +294,7 @@ class App:
             limits = dumps([lim.semaphore(opts.name, args, kwargs) for lim in opts.concurrency])
         if opts.rate_limits:
             rates = dumps([r.bucket(opts.name, args, kwargs) for r in opts.rate_limits])
+        batch = current_batch()
         return NewJob(
             task_name=opts.name,
             queue_name=opts.queue_name,
@@ -334,6 +309,9 @@ class App:
             timeout=opts.timeout,
             expires_at=expiry_time(opts.expires, now),
             rate_limits=rates,
+            batch_id=None if batch is None else batch.id,
+            after=opts.after,
+            on_dependency_failure=opts.on_dependency_failure,
         )
 
     def _enqueued_result(
@@ -346,7 +324,13 @@ class App:
     ) -> JobResult:
         return JobResult(
             id=job_id,
-            status=JobStatus.SCHEDULED if job.scheduled_at > now else JobStatus.READY,
+            status=(
+                JobStatus.WAITING
+                if job.after
+                else JobStatus.SCHEDULED
+                if job.scheduled_at > now
+                else JobStatus.READY
+            ),
             task_name=job.task_name,
             args=list(args),
             kwargs=dict(kwargs),
@@ -354,6 +338,7 @@ class App:
             priority=job.priority,
             enqueued_at=aware(now),
             scheduled_at=aware(job.scheduled_at),
+            batch_id=job.batch_id,
             _app=self,
         )
 
@@ -387,13 +372,14 @@ class App:
         task_name: str | None = None,
         queue_name: str | None = None,
         error_class: str | None = None,
+        rerun_batch_callbacks: bool = False,
     ) -> int:
-        """Put failed jobs back in ready; returns how many. No filter: all failed jobs."""
-        return self.store.failed_retry(
-            FailedFilter(
-                job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class
-            )
+        """Put failed jobs back in ready; returns how many. No filter: all failed jobs.
+        A finished batch of a retried job runs its callbacks again only if asked."""
+        which = FailedFilter(
+            job_ids, task_name=task_name, queue_name=queue_name, error_class=error_class
         )
+        return self.store.failed_retry(which, rerun_batch_callbacks=rerun_batch_callbacks)
 
     def discard_failed(
         self,

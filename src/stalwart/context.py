@@ -151,6 +151,19 @@ class Flag(Protocol):
     def is_set(self) -> bool: ...
 
 
+class JobWorkflow(Protocol):
+    """What a running job asks of its batch, dependencies and progress (`workflows.py`)."""
+
+    def batch(self) -> Any: ...
+    def dependency_results(self) -> dict[int, Any]: ...
+    def set_progress(self, done: float, total: float | None, message: str | None) -> None: ...
+    def flush(self) -> None: ...
+
+
+class WorkflowSource(Protocol):
+    def job_workflow(self, job: JobInfo) -> JobWorkflow: ...
+
+
 @dataclass
 class JobInfo:
     """What a running job knows about itself: `stalwart.current_job()`."""
@@ -164,6 +177,39 @@ class JobInfo:
     _cancel: Flag | None = field(default=None, repr=False)
     # The name of the worker running the attempt (None inline: `task.call()`).
     worker: str | None = None
+    # The batch the job belongs to, if any.
+    batch_id: int | None = None
+    _app: WorkflowSource | None = field(default=None, repr=False)
+    _workflow: JobWorkflow | None = field(default=None, repr=False)
+
+    def workflow(self) -> JobWorkflow | None:
+        """Made on first use (most jobs never ask): None outside a worker."""
+        if self._workflow is None and self._app is not None and self.id is not None:
+            self._workflow = self._app.job_workflow(self)
+        return self._workflow
+
+    @property
+    def batch(self) -> Any:
+        """The job's batch (a `stalwart.Batch`): ``.enqueue(...)`` adds jobs to it."""
+        flow = self.workflow()
+        if self.batch_id is None or flow is None:
+            raise LookupError(f"job {self.id} is not part of a batch")
+        return flow.batch()
+
+    @property
+    def dependency_results(self) -> dict[int, Any]:
+        """The return value of each job this one depends on, by id."""
+        flow = self.workflow()
+        return {} if flow is None else flow.dependency_results()
+
+    def set_progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Report progress: stored at most once a second (the last value always, when
+        the attempt ends); `JobResult.progress`, the CLI and the dashboard show it."""
+        flow = self.workflow()
+        if flow is not None:
+            flow.set_progress(done, total, message)
 
     @property
     def shutting_down(self) -> bool:

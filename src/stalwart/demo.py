@@ -89,8 +89,8 @@ def enqueue_demo_jobs(app: App, count: int) -> int:
 def summary_table(app: App) -> Table:
     counts = {q.name: q.counts() for q in app.store.queues_overview()}
     successful = app.store.successful_count_by_queue()
-    # No demo task has concurrency limits: no job is ever blocked.
-    statuses = [status for status in STATUSES if status != "BLOCKED"]
+    # No demo task has concurrency limits or dependencies: no job is blocked or waiting.
+    statuses = [status for status in STATUSES if status not in ("BLOCKED", "WAITING")]
     table = Table(title="Jobs by queue and status")
     table.add_column("queue")
     for status in statuses:

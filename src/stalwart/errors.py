@@ -31,6 +31,20 @@ class JobNotFound(StalwartError, LookupError):
     """No job with that id exists (it never did, or it was discarded or cleared)."""
 
 
+class DependencyFailed(StalwartError):
+    """A job this one waited for (``using(after=...)``) failed for good or was
+    cancelled: this one ends FAILED without running."""
+
+
+class DependencyNotFound(StalwartError, LookupError):
+    """``using(after=...)`` named a job that does not exist (dependencies must exist
+    when the dependent is enqueued)."""
+
+
+class BatchNotFound(StalwartError, LookupError):
+    """No batch with that id exists."""
+
+
 class UniqueJobExists(StalwartError):
     """A job with this unique key is not finished yet (``job_id`` is that job)."""
 

@@ -21,6 +21,7 @@ class ResultApp(Protocol):
 
 
 class JobStatus(enum.StrEnum):
+    WAITING = "WAITING"  # for the jobs it depends on (``using(after=...)``)
     SCHEDULED = "SCHEDULED"
     READY = "READY"
     BLOCKED = "BLOCKED"
@@ -97,6 +98,10 @@ class JobResult:
     history: list[JobEvent] = field(default_factory=list)
     timeout: float | None = None
     expires_at: datetime | None = None
+    # The batch it belongs to, and its last reported progress
+    # ({"done", "total", "message", "at"}, ``current_job().set_progress``).
+    batch_id: int | None = None
+    progress: dict[str, Any] | None = None
     _app: ResultApp | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -134,5 +139,7 @@ class JobResult:
             history=[JobEvent.from_dict(e) for e in (loads(row.history) or [])],
             timeout=row.timeout,
             expires_at=aware(row.expires_at),
+            batch_id=row.batch_id,
+            progress=loads(row.progress) if row.progress else None,
             _app=app,
         )

@@ -62,6 +62,10 @@ class TaskOptions:
     # A job not started within this long after its enqueue (or by this time) fails with
     # Expired instead of running late.
     expires: timedelta | datetime | None = None
+    # Ids of the jobs this one waits for (WAITING until they all succeeded), and what a
+    # failed one does to it: "fail" (DependencyFailed) or "run".
+    after: tuple[int, ...] = ()
+    on_dependency_failure: str = "fail"
 
 
 class Task(Generic[P, R]):
@@ -104,6 +108,8 @@ class Task(Generic[P, R]):
         on_conflict: str | None = None,
         timeout: float | timedelta | None = None,
         expires: timedelta | datetime | None = None,
+        after: Sequence[JobResult | int] | None = None,
+        on_dependency_failure: str | None = None,
     ) -> Task[P, R]:
         r"""A copy of this task with other enqueue options.
 
@@ -112,8 +118,19 @@ class Task(Generic[P, R]):
         existing job), or ``"replace"``\s the waiting one (a running one is kept).
         ``timeout``: seconds (or a timedelta) an attempt may run. ``expires``: a delay
         after enqueue or a time; not started by then, the job fails with Expired.
+        ``after``: jobs (results or ids) that must succeed before this one runs; if one
+        fails for good, this one fails with DependencyFailed, or runs anyway with
+        ``on_dependency_failure="run"``.
         """
         changes: dict[str, Any] = {}
+        if after is not None:
+            changes["after"] = dependency_ids(after)
+        if on_dependency_failure is not None:
+            if on_dependency_failure not in ("fail", "run"):
+                raise ValueError(
+                    f"on_dependency_failure must be 'fail' or 'run', got {on_dependency_failure!r}"
+                )
+            changes["on_dependency_failure"] = on_dependency_failure
         if timeout is not None:
             changes["timeout"] = check_timeout(timeout)
         if expires is not None:
@@ -138,6 +155,11 @@ class Task(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobResult:
         return self.app.enqueue(self, args=args, kwargs=kwargs)
+
+    def prepare(self, *args: P.args, **kwargs: P.kwargs) -> PreparedJob:
+        """A job of this task not enqueued yet: for batch callbacks, `App.chain` and
+        ``enqueue_many``."""
+        return PreparedJob(self, tuple(args), dict(kwargs))
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobResult:
         # The store's drivers are synchronous: keep the event loop free meanwhile.
@@ -175,6 +197,31 @@ class Task(Generic[P, R]):
             queue_name=self.queue_name,
             enqueued_at=None,
         )
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A call of a task, described but not enqueued (``task.prepare(...)``)."""
+
+    task: Task[Any, Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    def enqueue(self) -> JobResult:
+        return self.task.app.enqueue(self.task, self.args, self.kwargs)
+
+
+def dependency_ids(after: object) -> tuple[int, ...]:
+    """The ids of ``after=``: job results or ids."""
+    if isinstance(after, (str, bytes)) or not isinstance(after, Sequence):
+        raise TypeError("after= takes a list of job results or job ids")
+    ids = []
+    for x in after:
+        job_id = x.id if isinstance(x, JobResult) else x
+        if not isinstance(job_id, int) or isinstance(job_id, bool) or job_id <= 0:
+            raise TypeError(f"after= takes job results or job ids, got {x!r}")
+        ids.append(job_id)
+    return tuple(ids)
 
 
 def check_timeout(timeout: object) -> float:

@@ -177,3 +177,47 @@ def rated(key: str) -> None:
 @app.task(name="proc.expiring", expires=timedelta(seconds=1))
 def expiring(n: int) -> None:
     record("start")
+
+
+# ---- workflows ----
+
+
+@app.task(name="proc.tick")
+def tick(n: int) -> int:
+    """Does nothing: a batch of these ends within microseconds of each other."""
+    return n
+
+
+@app.task(name="proc.slow_tick")
+def slow_tick(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@app.task(name="proc.fail_if")
+def fail_if(fail: bool) -> None:
+    if fail:
+        raise ValueError("asked to fail")
+
+
+@app.task(name="proc.batch_callback")
+def batch_callback(kind: str, batch_id: int) -> None:
+    """A batch's callback: records "cb_<kind>" with the batch id as its key."""
+    record(f"cb_{kind}", str(batch_id))
+
+
+@app.task(name="proc.fan_out")
+def fan_out(n: int) -> None:
+    stalwart.current_job().batch.enqueue_many([slow_tick.prepare(0.01) for _ in range(n)])
+
+
+@app.task(name="proc.step")
+def step(name: str) -> dict[str, object]:
+    record("step", name)
+    results = stalwart.current_job().dependency_results
+    return {"name": name, "seen": sorted(v["name"] for v in results.values() if v)}
+
+
+@app.task(name="proc.add")
+def add(n: int, previous: int = 0) -> int:
+    record("add", str(n))
+    return previous + n

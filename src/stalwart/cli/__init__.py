@@ -2,7 +2,8 @@
 
 - `group`: the click group and its global options;
 - `common`: the context, shared options, error handling and exit codes, output;
-- `admin` (migrate, check, enqueue), `jobs`, `queues`, `recurring`: admin commands;
+- `admin` (migrate, check, enqueue), `jobs`, `batches`, `queues`, `recurring`: admin
+  commands;
 - `serve`: `start` and `dashboard`;
 - `tools`: `demo` and `bench`.
 
@@ -13,7 +14,7 @@ configuration error.
 from __future__ import annotations
 
 # Importing the command modules registers their commands on `main`.
-from . import admin, jobs, queues, recurring, serve, tools  # noqa: F401
+from . import admin, batches, jobs, queues, recurring, serve, tools  # noqa: F401
 from .group import main
 
 __all__ = ["main"]

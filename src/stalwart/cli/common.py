@@ -357,6 +357,8 @@ def job_dict(r: JobResult) -> dict[str, Any]:
         "finished_at": iso(r.finished_at),
         "attempts": r.attempts,
         "crashes": r.crashes,
+        "batch_id": r.batch_id,
+        "progress": r.progress,
         "return_value": r.return_value,
         "errors": [
             {

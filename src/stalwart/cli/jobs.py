@@ -101,13 +101,17 @@ def _jobs_of(store: Store, which: JobFilter, limit: int) -> list[JobRow]:
 @click.pass_obj
 @handle_errors
 def jobs_show(obj: Context, job_id: int, as_json: bool) -> None:
-    """Show one job: status, arguments, timing, errors with tracebacks."""
+    """Show one job: status, arguments, timing, batch, progress, dependencies (both
+    ways), errors with tracebacks."""
     store = obj.store()
     try:
         result = JobResult.from_row(store.job_get(job_id))
     except JobNotFound as exc:
         fail(str(exc))
     data = job_dict(result)
+    ups, downs = store.job_links(job_id)
+    data["depends_on"] = [{"id": x.job_id, "task": x.task_name, "status": x.status} for x in ups]
+    data["dependents"] = [{"id": x.job_id, "task": x.task_name, "status": x.status} for x in downs]
     if as_json:
         print_json(data)
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from .outcomes import failed, succeeded
 
 if TYPE_CHECKING:
     from ..app import App
+
+log = logging.getLogger("stalwart.worker")
 
 
 class Attempts:
@@ -60,6 +63,8 @@ class Attempts:
             _shutdown=self.shutting_down,
             _cancel=running,
             worker=self.worker,
+            batch_id=job.batch_id,
+            _app=self.app,
         )
 
     # ---- sync and async ----
@@ -73,14 +78,16 @@ class Attempts:
         if running is None:
             self.push(job, not_started(job, Cancelled("cancelled before it started")))
             return
+        info = self._info(job, running)
         try:
             try:
                 task = self.app.get_task(job.task_name)
-                args, kwargs, info = loads(job.args), loads(job.kwargs), self._info(job, running)
+                args, kwargs = loads(job.args), loads(job.kwargs)
                 func = self.observer.wrap(task.func, job, info, partial(_as_raised, running), False)
                 value = run_sync(func, args, kwargs, info, job.context, self.app.hooks)
             finally:
                 alive = self.interrupts.end(running)
+                _flush(info)
             outcome, error = self._returned(job, running, value, started)
         except BaseException as exc:  # the job's error (or a return value not JSON)
             alive = self.interrupts.end(running)
@@ -104,16 +111,19 @@ class Attempts:
         if running is None:
             self.push(job, not_started(job, Cancelled("cancelled before it started")))
             return
+        info = self._info(job, running)
         try:
             try:
                 task = self.app.get_task(job.task_name)
-                args, kwargs, info = loads(job.args), loads(job.kwargs), self._info(job, running)
+                args, kwargs = loads(job.args), loads(job.kwargs)
                 func = self.observer.wrap(task.func, job, info, partial(_as_raised, running), True)
                 value = await run_async_inline(
                     func, args, kwargs, info, job.context, self.app.hooks
                 )
             finally:
                 alive = self.interrupts.end(running)
+                if info._workflow is not None:
+                    await asyncio.to_thread(_flush, info)
             outcome, error = self._returned(job, running, value, started)
         except BaseException as exc:
             alive = self.interrupts.end(running)
@@ -164,6 +174,15 @@ class Attempts:
         return throttled(job, str(first), utcnow() + timedelta(seconds=5))
 
 
+def _flush(info: JobInfo) -> None:
+    """The job's last progress, if it reported one not stored yet."""
+    if info._workflow is not None:
+        try:
+            info._workflow.flush()
+        except Exception:  # progress is a report: never the job's outcome
+            log.warning("job %s: its last progress could not be stored", info.id, exc_info=True)
+
+
 def _as_raised(running: Running, exc: BaseException) -> BaseException:
     """The exception the attempt failed with: ours, said in words, where we raised it
     (it keeps the job's traceback, which shows where it was)."""
@@ -183,6 +202,7 @@ def not_started(job: ClaimedJob, error: BaseException) -> Outcome:
         error=error_record(error, utcnow()),
         counts_attempt=False,
         concurrency_limits=job.concurrency_limits,
+        workflow=job.workflow,
     )
 
 
@@ -196,5 +216,6 @@ def throttled(job: ClaimedJob, key: str, due: datetime) -> Outcome:
         retry_at=due,
         counts_attempt=False,
         concurrency_limits=job.concurrency_limits,
+        workflow=job.workflow,
         rate_key=key,
     )

@@ -64,6 +64,8 @@ class Dispatcher(Actor):
             moved = self.store.scheduled_dispatch_due(self.batch_size)
             # Lines of jobs over a start rate: their heads go when starts free.
             moved += self.store.throttled_release(self.batch_size)
+            # Dependents enqueued beside a running dependency that has ended since.
+            moved += self.store.waiting_recheck(self.batch_size)
             self._maintain()
         except DatabaseUnavailable as exc:
             self.outage(exc)

@@ -28,6 +28,7 @@ def succeeded(job: ClaimedJob, value: Any, started: float) -> Outcome:
         kind="success",
         result=dumps(value) if value is not None else None,
         concurrency_limits=job.concurrency_limits,
+        workflow=job.workflow,
     )
 
 
@@ -44,6 +45,7 @@ def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Out
             retry_at=now + timedelta(seconds=exc.seconds),
             counts_attempt=False,
             concurrency_limits=job.concurrency_limits,
+            workflow=job.workflow,
         )
     error = error_record(exc, now)
     task = app.tasks.get(job.task_name)
@@ -56,6 +58,7 @@ def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Out
             kind="discard",
             error={**error, "discarded": True},
             concurrency_limits=job.concurrency_limits,
+            workflow=job.workflow,
         )
     retry_at = None
     # Cancelled: by request, never again; a task unknown here or a result that is not
@@ -72,4 +75,5 @@ def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Out
         error=error,
         retry_at=retry_at,
         concurrency_limits=job.concurrency_limits,
+        workflow=job.workflow,
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 
+from . import flow
 from . import schema as s
 from .base import StoreBase, driver_sql, epoch_timestamp, from_epoch, utcnow
 from .history import add_history
@@ -70,7 +71,12 @@ class ClaimedStore(StoreBase):
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
         release(conn, [o.concurrency_limits for o in done if o.concurrency_limits])
+        # Jobs of a batch or with dependents: their end is counted (known at claim time,
+        # so a plain job's completion does no more than before).
+        ended = [(o.job_id, True) for o in done if o.workflow]
         if not self.preserve_finished_jobs:
+            if ended:
+                flow.settle(cast(flow.Placer, self), conn, ended, utcnow())  # before their rows go
             conn.execute(delete(j).where(j.c.id.in_([o.job_id for o in done])))
             return
         # One row of parameters per job, sent to the driver as they are.
@@ -81,11 +87,15 @@ class ClaimedStore(StoreBase):
                 for o in done
             ],
         )
+        if ended:
+            flow.settle(cast(flow.Placer, self), conn, ended, utcnow())
 
     def _write_failures(self, conn: Connection, outcomes: Sequence[Outcome]) -> None:
         ids = [o.job_id for o in outcomes]
         rows = conn.execute(
-            select(j.c.id, j.c.errors, j.c.queue_name, j.c.priority).where(j.c.id.in_(ids))
+            select(
+                j.c.id, j.c.errors, j.c.queue_name, j.c.priority, j.c.batch_id, j.c.has_dependents
+            ).where(j.c.id.in_(ids))
         ).all()
         current = {int(r.id): r for r in rows}
         now = utcnow()
@@ -97,8 +107,14 @@ class ClaimedStore(StoreBase):
         failed: list[dict[str, Any]] = []
         throttled: list[dict[str, Any]] = []
         discarded: list[int] = []
+        ended: list[tuple[int, bool]] = []  # of batches or with dependents
         for o in outcomes:
             row = current[o.job_id]
+            if row.batch_id is not None or row.has_dependents:
+                if o.kind == "discard":
+                    ended.append((o.job_id, True))
+                elif o.retry_at is None and o.kind != "throttle":
+                    ended.append((o.job_id, False))
             errors = json.loads(row.errors) if row.errors else []
             if o.error is not None:
                 errors.append(o.error)
@@ -154,8 +170,8 @@ class ClaimedStore(StoreBase):
             ),
             updates,
         )
-        if ready:
-            make_ready(conn, ready, now)
+        if ready and (discarded := make_ready(conn, ready, now)):
+            ended += [(i, False) for i in discarded]
         if discarded:  # discard_on: finished, the exception kept in errors
             conn.execute(
                 update(j).where(j.c.id.in_(discarded)).values(finished_at=now, unique_key=None)
@@ -168,6 +184,8 @@ class ClaimedStore(StoreBase):
         _insert_executions(conn, scheduled=scheduled, failed=failed)
         # A cancel asked of a job now out of claimed is done with (acted on, or moot).
         conn.execute(delete(s.cancellations).where(s.cancellations.c.job_id.in_(ids)))
+        if ended:
+            flow.settle(cast(flow.Placer, self), conn, ended, now)
 
     def claimed_release(
         self,
@@ -247,6 +265,8 @@ class ClaimedStore(StoreBase):
                 j.c.queue_name,
                 j.c.priority,
                 j.c.concurrency_limits,
+                j.c.batch_id,
+                j.c.has_dependents,
             )
             .select_from(c.join(j, j.c.id == c.c.job_id))
             .where(c.c.process_id == process_id)
@@ -324,6 +344,8 @@ class ClaimedStore(StoreBase):
                 "crash",
                 "its process died while it ran alone: no crash left (max_crashes); failed",
             )
+            if row.batch_id is not None or row.has_dependents:
+                flow.settle(cast(flow.Placer, self), conn, [(int(row.id), False)], now)
         conn.execute(delete(s.processes).where(s.processes.c.id == process_id))
         return out
 

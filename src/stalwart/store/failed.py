@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from sqlalchemy import Connection, Select, delete, select
 
 from ..names import is_job_id
 from . import schema as s
-from .base import StoreBase
+from .base import StoreBase, utcnow
+from .flow import Placer, reopen_retried, settle
 from .semaphores import Waiting, make_ready
 
 f = s.failed_executions
@@ -44,9 +46,14 @@ class FailedStore(StoreBase):
     # Failed jobs are acted on in batches of this size, each its own short transaction.
     failed_batch_size = 500
 
-    def failed_retry(self, which: FailedFilter) -> int:
-        """Put matching failed jobs back in ready; their error history stays on the job."""
-        return self._each_batch(which, self._retry_batch)
+    def failed_retry(self, which: FailedFilter, rerun_batch_callbacks: bool = False) -> int:
+        """Put matching failed jobs back in ready; their error history stays on the job.
+
+        A job of a batch is pending in it again; a finished batch runs its callbacks
+        again when it ends only with ``rerun_batch_callbacks``."""
+        return self._each_batch(
+            which, partial(self._retry_batch, rerun_callbacks=rerun_batch_callbacks)
+        )
 
     def failed_discard(self, which: FailedFilter) -> int:
         """Delete matching failed jobs for good."""
@@ -70,19 +77,28 @@ class FailedStore(StoreBase):
             if n < self.failed_batch_size:
                 return total
 
-    @staticmethod
-    def _retry_batch(conn: Connection, ids: list[int]) -> None:
+    def _retry_batch(self, conn: Connection, ids: list[int], rerun_callbacks: bool = False) -> None:
+        jobs = s.jobs
         rows = conn.execute(
             select(
-                s.jobs.c.id, s.jobs.c.queue_name, s.jobs.c.priority, s.jobs.c.concurrency_limits
-            ).where(s.jobs.c.id.in_(ids))
+                jobs.c.id,
+                jobs.c.queue_name,
+                jobs.c.priority,
+                jobs.c.concurrency_limits,
+                jobs.c.batch_id,
+            ).where(jobs.c.id.in_(ids))
         ).all()
         conn.execute(delete(f).where(f.c.job_id.in_(ids)))
+        in_batches = [int(r.batch_id) for r in rows if r.batch_id is not None]
+        if in_batches:
+            reopen_retried(conn, in_batches, rerun_callbacks)
         # Back through the concurrency limits: a failed job holds no slot.
-        make_ready(
+        discarded = make_ready(
             conn,
             [Waiting(int(r.id), r.queue_name, int(r.priority), r.concurrency_limits) for r in rows],
         )
+        if discarded:
+            settle(cast(Placer, self), conn, [(i, False) for i in discarded], utcnow())
 
     @staticmethod
     def _discard_batch(conn: Connection, ids: list[int]) -> None:

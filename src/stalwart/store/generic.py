@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from .audit import AuditStore
+from .batches import BatchesStore
 from .cancellations import CancellationsStore
 from .capabilities import Capabilities
 from .claimed import ClaimedStore
@@ -40,6 +41,7 @@ class Store(
     UpkeepStore,
     Reads,
     AuditStore,
+    BatchesStore,
 ):
     def __init__(
         self,

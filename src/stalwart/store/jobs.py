@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import Cancelled, JobNotFound, UniqueJobExists, error_record
 from ..names import is_job_id
+from . import flow
 from . import schema as s
 from .base import StoreBase, inserted_id, utcnow
 from .cancellations import request_cancel
@@ -40,6 +41,8 @@ class JobsStore(StoreBase):
         return self.using(conn, lambda c: self._insert_jobs(c, jobs, now or utcnow()))
 
     def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        if any(x.batch_id is not None or x.after for x in jobs):
+            return flow.insert_jobs(self, conn, jobs, now)
         if any(j.unique_key is not None for j in jobs):
             return [self._insert_unique(conn, j, now) for j in jobs]
         return self._insert_plain(conn, jobs, now)
@@ -72,7 +75,8 @@ class JobsStore(StoreBase):
             if j.scheduled_at > now
         ]
         if due:
-            make_ready(conn, due, now)
+            if discarded := make_ready(conn, due, now):
+                flow.settle(self, conn, [(i, False) for i in discarded], now)
             self.notify_ready(conn, (w.queue_name for w in due))
         if scheduled:
             conn.execute(insert(s.scheduled_executions), scheduled)
@@ -96,6 +100,7 @@ class JobsStore(StoreBase):
                 if job.unique_conflict == "replace":
                     if not _cancel_waiting(conn, int(existing), now, "replaced"):
                         return int(existing)  # running: it cannot be replaced
+                    flow.settle(self, conn, [(int(existing), False)], now)
                     continue
                 raise UniqueJobExists(
                     f"a job with unique key {job.unique_key!r} is not finished yet "
@@ -125,6 +130,7 @@ class JobsStore(StoreBase):
                 "expires_at": j.expires_at,
                 "rate_limits": j.rate_limits,
                 "interruptions": 0,
+                "batch_id": j.batch_id,
             }
             for j in chunk
         ]
@@ -142,7 +148,9 @@ class JobsStore(StoreBase):
         for its worker. False if it has ended (or never existed)."""
 
         def body(conn: Connection) -> bool:
-            if _cancel_waiting(conn, job_id, utcnow(), "by request"):
+            now = utcnow()
+            if _cancel_waiting(conn, job_id, now, "by request"):
+                flow.settle(self, conn, [(job_id, False)], now)
                 return True
             return request_cancel(conn, job_id)
 
@@ -199,7 +207,12 @@ def _cancel_waiting(conn: Connection, job_id: int, now: datetime, why: str) -> b
     ).rowcount
     other = sum(
         conn.execute(delete(t).where(t.c.job_id == job_id)).rowcount
-        for t in (s.scheduled_executions, s.blocked_executions, s.throttled_executions)
+        for t in (
+            s.scheduled_executions,
+            s.blocked_executions,
+            s.throttled_executions,
+            s.waiting_executions,
+        )
     )
     # A suspect still holds its slots, like a ready job.
     was_ready += conn.execute(
@@ -238,6 +251,7 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
         (s.ready_executions.c.job_id.is_not(None), literal("READY")),
         (s.scheduled_executions.c.job_id.is_not(None), literal("SCHEDULED")),
         (s.blocked_executions.c.job_id.is_not(None), literal("BLOCKED")),
+        (s.waiting_executions.c.job_id.is_not(None), literal("WAITING")),
         (s.failed_executions.c.job_id.is_not(None), literal("FAILED")),
         # Waiting to run alone after a crash: ready, for whoever reads a status.
         (s.suspect_executions.c.job_id.is_not(None), literal("READY")),
@@ -253,6 +267,7 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
         .outerjoin(s.suspect_executions, s.suspect_executions.c.job_id == j.c.id)
         .outerjoin(s.throttled_executions, s.throttled_executions.c.job_id == j.c.id)
         .outerjoin(s.failed_executions, s.failed_executions.c.job_id == j.c.id)
+        .outerjoin(s.waiting_executions, s.waiting_executions.c.job_id == j.c.id)
     )
     started = func.coalesce(claimed.c.created_at, j.c.started_at).label("started_at_")
     stmt = (
@@ -287,6 +302,8 @@ def job_rows(conn: Connection, job_ids: Sequence[int]) -> list[JobRow]:
                 expires_at=r["expires_at"],
                 interruptions=int(r["interruptions"] or 0),
                 history=r["history"],
+                batch_id=r["batch_id"],
+                progress=r["progress"],
             )
         )
     return out

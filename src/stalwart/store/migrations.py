@@ -63,6 +63,8 @@ QUEUE_TABLES: tuple[str, ...] = (
     "stalwart_throttled_executions",
     "stalwart_rate_limits",
     "stalwart_cancellations",
+    "stalwart_waiting_executions",
+    "stalwart_batches",
 )
 
 
@@ -100,6 +102,22 @@ def _job_control(conn: Connection, caps: Capabilities) -> None:
     _tune_queue_tables(conn, caps, tuple(t.name for t in JOB_CONTROL_TABLES))
 
 
+WORKFLOW_COLUMNS = ("batch_id", "has_dependents", "progress")
+WORKFLOW_TABLES = (s.batches, s.job_dependencies, s.waiting_executions)
+
+
+def _workflows(conn: Connection, caps: Capabilities) -> None:
+    for name in WORKFLOW_COLUMNS:
+        column = CreateColumn(s.jobs.c[name]).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {s.jobs.name} ADD COLUMN {column}"))
+    for index in s.jobs.indexes:
+        if index.name == "ix_stalwart_jobs_batch":
+            index.create(conn, checkfirst=True)
+    for table in WORKFLOW_TABLES:
+        table.create(conn, checkfirst=True)
+    _tune_queue_tables(conn, caps, (s.waiting_executions.name, s.batches.name))
+
+
 # In order. A database created fresh is stamped with all of them.
 MIGRATIONS: list[Migration] = [
     Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
@@ -109,6 +127,12 @@ MIGRATIONS: list[Migration] = [
         "job control: timeouts, expiry, rate limits, interruptions, history; suspect, "
         "throttled, rate-limit and cancellation tables",
         _job_control,
+    ),
+    Migration(
+        "0004",
+        "workflows: batches, job dependencies, waiting executions; batch_id, "
+        "has_dependents and progress of jobs",
+        _workflows,
     ),
 ]
 

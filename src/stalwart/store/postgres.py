@@ -28,7 +28,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import schema as s
+from .base import utcnow
 from .capabilities import Capabilities
+from .flow import settle
 from .generic import Store
 from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
@@ -59,6 +61,7 @@ _JOB_COLUMNS = (
     "timeout",
     "expires_at",
     "rate_limits",
+    "batch_id",
 )
 
 
@@ -121,7 +124,23 @@ class PostgresStore(Store):
         plain = all(o.kind == "success" and o.concurrency_limits is None for o in outcomes)
         if not outcomes or not plain:
             return super().claimed_complete(process_id, outcomes)
-        return self.run_statement(partial(self._finish, process_id=process_id, done=outcomes))
+        if not any(o.workflow for o in outcomes):
+            return self.run_statement(partial(self._finish, process_id=process_id, done=outcomes))
+        if not self.preserve_finished_jobs:
+            return super().claimed_complete(process_id, outcomes)
+        # Jobs of batches or with dependents: the same statement, then their bookkeeping,
+        # in one transaction.
+        return self.run(partial(self._finish_settled, process_id=process_id, done=outcomes))
+
+    def _finish_settled(
+        self, conn: Connection, process_id: int | None, done: Sequence[Outcome]
+    ) -> list[int]:
+        finished = self._finish(conn, process_id, done)
+        mine = set(finished)
+        ended = [(o.job_id, True) for o in done if o.workflow and o.job_id in mine]
+        if ended:
+            settle(self, conn, ended, utcnow())
+        return finished
 
     def _finish(
         self, conn: Connection, process_id: int | None, done: Sequence[Outcome]
@@ -200,7 +219,8 @@ class PostgresStore(Store):
                     f"\t{copy_text(j.args)}\t{copy_text(j.kwargs)}\t{copy_null(j.context)}"
                     f"\t{copy_null(j.concurrency_limits)}\t{copy_null(j.unique_key)}"
                     f"\t{at}\t{now_text}\t0\t0\t{copy_opt(j.timeout)}"
-                    f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}\n"
+                    f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}"
+                    f"\t{copy_null(None if j.batch_id is None else str(j.batch_id))}\n"
                 )
                 if j.scheduled_at <= now:
                     ready_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\n")

@@ -17,13 +17,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import schema as s
 from .base import StoreBase, from_epoch, to_epoch, utcnow
+from .flow import Placer, settle
 from .semaphores import Waiting, make_ready
 
 rl = s.rate_limits
@@ -149,7 +150,9 @@ class RatesStore(StoreBase):
         if line:
             ids = [int(r[0]) for r in line]
             conn.execute(delete(th).where(th.c.job_id.in_(ids)))
-            make_ready(conn, [Waiting(int(r[0]), r[1], int(r[2]), r[3]) for r in line], now)
+            lets = [Waiting(int(r[0]), r[1], int(r[2]), r[3]) for r in line]
+            if discarded := make_ready(conn, lets, now):
+                settle(cast(Placer, self), conn, [(i, False) for i in discarded], now)
             self.notify_ready(conn, {r[1] for r in line})
         # The rest look again when the next start frees (all taken), or after about one
         # start's time (the heads just let go have not started yet).

@@ -38,6 +38,8 @@ JOB_FIELDS = (
     j.c.expires_at,
     j.c.rate_limits,
     j.c.scheduled_at,
+    j.c.batch_id,
+    j.c.has_dependents,
 )
 # The same, with the times as the driver returns them: SQLAlchemy's parsing of SQLite's
 # timestamp text costs more per row than datetime.fromisoformat (see claimed_job).
@@ -48,6 +50,7 @@ _JOB_FIELDS_AS_STORED = (
     type_coerce(j.c.expires_at, Text),
     JOB_FIELDS[12],
     type_coerce(j.c.scheduled_at, Text),
+    *JOB_FIELDS[14:],
 )
 
 _INSERT_CLAIMED = (
@@ -158,7 +161,7 @@ def queue_condition(pattern: str, source: Table = r) -> ColumnElement[bool]:
 def claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
     # Positional unpacking: attribute access on a row costs more, a hundred times a claim.
     (job_id, task, queue, priority, args, kwargs, context, attempts, enqueued, limits) = row[:10]
-    timeout, expires, rates, due = row[10:]
+    timeout, expires, rates, due, batch_id, has_dependents = row[10:]
     return ClaimedJob(
         job_id,
         task,
@@ -175,4 +178,6 @@ def claimed_job(row: Any, claimed_at: datetime) -> ClaimedJob:
         None if expires is None else as_datetime(expires),
         rates,
         None if due is None else as_datetime(due),
+        batch_id,
+        has_dependents,
     )

@@ -23,6 +23,10 @@ class NewJob:
     timeout: float | None = None  # seconds an attempt may run
     expires_at: datetime | None = None  # not started by then: fails with Expired
     rate_limits: str | None = None  # JSON list of {"key", "limit", "per"}
+    batch_id: int | None = None  # joins this batch (its counters count the job)
+    after: tuple[int, ...] = ()  # waits (WAITING) until these jobs succeeded
+    on_dependency_failure: str = "fail"  # "fail" (DependencyFailed) or "run"
+    pass_as: str | None = None  # the keyword that receives the dependencies' result
 
 
 @dataclass(slots=True)  # not frozen: made by the hundred per claim, frozen init is slow
@@ -45,6 +49,13 @@ class ClaimedJob:
     rate_limits: str | None = None
     # When it was due (a retry: its retry time): the start of its pickup delay.
     scheduled_at: datetime | None = None
+    # Read at claim time: its completion has batch or dependency bookkeeping to do.
+    batch_id: int | None = None
+    has_dependents: bool | None = None
+
+    @property
+    def workflow(self) -> bool:
+        return self.batch_id is not None or bool(self.has_dependents)
 
 
 @dataclass(slots=True)
@@ -69,6 +80,8 @@ class Outcome:
     concurrency_limits: str | None = None
     # For "throttle": the rate key whose line the job joins.
     rate_key: str | None = None
+    # The job belongs to a batch or has dependents: its end is settled by `flow.py`.
+    workflow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +108,8 @@ class JobRow:
     expires_at: datetime | None = None
     interruptions: int = 0
     history: str | None = None
+    batch_id: int | None = None
+    progress: str | None = None  # JSON {"done", "total", "message", "at"}
 
 
 @dataclass(frozen=True, slots=True)

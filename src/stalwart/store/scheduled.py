@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Connection, delete, insert, literal, select
 
 from . import schema as s
 from .base import StoreBase, utcnow
+from .flow import Placer, settle
 from .semaphores import Waiting, make_ready
 
 sch = s.scheduled_executions
@@ -45,7 +47,7 @@ class ScheduledStore(StoreBase):
                 )
             )
         if limited:
-            make_ready(
+            discarded = make_ready(
                 conn,
                 [
                     Waiting(int(r.job_id), r.queue_name, int(r.priority), r.concurrency_limits)
@@ -53,6 +55,8 @@ class ScheduledStore(StoreBase):
                 ],
                 now,
             )
+            if discarded:
+                settle(cast(Placer, self), conn, [(i, False) for i in discarded], now)
         conn.execute(delete(sch).where(sch.c.job_id.in_(ids)))
         self.notify_ready(
             conn,

@@ -73,6 +73,13 @@ jobs = Table(
     # JSON list of {"at", "event", "detail"}: what happened to the job besides its
     # attempts (handed back, suspected in a crash, run alone, cancel asked).
     Column("history", LongText, nullable=True),
+    # Workflows (migration 0004). The batch the job belongs to; set at enqueue, never
+    # changed, so a worker knows at claim time whether completion has bookkeeping to do.
+    Column("batch_id", BigInteger, nullable=True),
+    # Set (under the job's row lock) once another job depends on it.
+    Column("has_dependents", Boolean, nullable=True),
+    # JSON {"done", "total", "message", "at"}: the last progress the job reported.
+    Column("progress", LongText, nullable=True),
     # Clearing finished jobs walks this index in batches. Every index here is paid on
     # each enqueue, so the jobs table has no other.
     # Partial where supported: unfinished jobs (the ones being enqueued) skip it.
@@ -83,6 +90,16 @@ jobs = Table(
         postgresql_where=text("finished_at IS NOT NULL"),
         sqlite_where=text("finished_at IS NOT NULL"),
     ),
+)
+
+# The batch page lists a batch's jobs; partial where supported, so jobs of no batch
+# (NULL) cost the index nothing on enqueue.
+Index(
+    "ix_stalwart_jobs_batch",
+    jobs.c.batch_id,
+    jobs.c.id,
+    postgresql_where=text("batch_id IS NOT NULL"),
+    sqlite_where=text("batch_id IS NOT NULL"),
 )
 
 ready_executions = Table(
@@ -284,6 +301,55 @@ recurring_executions = Table(
     Column("created_at", Timestamp, nullable=False),
     # Many schedulers may race to enqueue the same run; this makes only one win.
     UniqueConstraint("task_key", "run_at", name="uq_stalwart_recurring_run"),
+)
+
+# A batch: its counters live on its own row, so completions of different batches never
+# wait on each other. ``pending`` counts jobs not ended yet; the batch is finished when
+# it is closed (the ``with`` block is over) and ``pending`` is 0 — the completion that
+# sets ``finished_at`` (a conditional UPDATE) is the one that enqueues the callbacks.
+batches = Table(
+    "stalwart_batches",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("description", String(255), nullable=True),
+    Column("total", Integer, nullable=False, default=0),
+    Column("pending", Integer, nullable=False, default=0),
+    Column("succeeded", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    # JSON list of {"on": "success"|"finish"|"failure", "job": {...}, "job_id": id}.
+    Column("callbacks", LongText, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("closed_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
+    Index("ix_stalwart_batches_created", "created_at"),
+)
+
+# Job ``job_id`` runs after ``depends_on`` succeeded; ``pass_as``: the keyword argument
+# that receives the dependency's return value (chains: "previous").
+job_dependencies = Table(
+    "stalwart_job_dependencies",
+    metadata,
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
+    Column("depends_on", JobId, primary_key=True, autoincrement=False),
+    Column("pass_as", String(100), nullable=True),
+    Index("ix_stalwart_job_dependencies_on", "depends_on", "job_id"),
+)
+
+# Jobs waiting for dependencies (status WAITING): ``remaining`` of them not ended yet.
+# ``recheck``: a dependency was running (claimed before it had dependents) when this job
+# was enqueued; the dispatcher settles such rows once their dependencies have ended.
+waiting_executions = Table(
+    "stalwart_waiting_executions",
+    metadata,
+    Column("job_id", JobId, primary_key=True, autoincrement=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("remaining", Integer, nullable=False),
+    # "fail" (DependencyFailed) or "run": what a failed dependency does to this job.
+    Column("on_failure", String(8), nullable=False),
+    Column("recheck", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_stalwart_waiting_recheck", "recheck", "job_id"),
 )
 
 ALL_TABLES = [t.name for t in metadata.sorted_tables]

@@ -93,11 +93,13 @@ def acquire_all(conn: Connection, limits: list[dict[str, Any]], now: datetime) -
     return None
 
 
-def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime | None = None) -> None:
+def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime | None = None) -> list[int]:
     """Put jobs in ready — or, for jobs over a concurrency limit, in blocked (or failed,
-    for a limit with on_conflict="discard")."""
+    for a limit with on_conflict="discard"). Returns the ids of the jobs discarded (they
+    ended: their batch and dependents must hear of it, `flow.settle`)."""
     at = now or utcnow()
     ready: list[dict[str, Any]] = []
+    discarded: list[int] = []
     for job in jobs:
         limits = parse_limits(job.limits)
         full = acquire_all(conn, limits, at) if limits else None
@@ -114,6 +116,7 @@ def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime | None =
         limit = next(x for x in limits if x["key"] == full)
         if limit.get("on_conflict") == "discard":
             _discard(conn, job, full, at)
+            discarded.append(job.job_id)
             continue
         conn.execute(
             insert(blk).values(
@@ -127,6 +130,7 @@ def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime | None =
         )
     if ready:
         conn.execute(insert(s.ready_executions), ready)
+    return discarded
 
 
 def _discard(conn: Connection, job: Waiting, key: str, now: datetime) -> None:

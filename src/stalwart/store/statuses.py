@@ -3,8 +3,8 @@
 One list and one map for every read of the store (the front ends' lists and counts,
 the engine's counts). A job is in exactly one status:
 
-- READY, SCHEDULED, RUNNING, BLOCKED, FAILED: it has a row in that status's execution
-  table (`EXECUTIONS`); RUNNING is the claimed table.
+- WAITING (for its dependencies), READY, SCHEDULED, RUNNING, BLOCKED, FAILED: it has
+  a row in that status's execution table (`EXECUTIONS`); RUNNING is the claimed table.
 - SUCCESSFUL: it has none; its row of ``stalwart_jobs`` has ``finished_at`` set.
 
 The names are those of `stalwart.JobStatus`. People may type a status in either case,
@@ -23,7 +23,15 @@ from . import schema as s
 __all__ = ["ALIASES", "EXECUTIONS", "STATUSES", "Execution", "status_named"]
 
 # In the order the front ends show them: waiting, running, then ended.
-STATUSES: tuple[str, ...] = ("READY", "SCHEDULED", "RUNNING", "BLOCKED", "FAILED", "SUCCESSFUL")
+STATUSES: tuple[str, ...] = (
+    "WAITING",
+    "READY",
+    "SCHEDULED",
+    "RUNNING",
+    "BLOCKED",
+    "FAILED",
+    "SUCCESSFUL",
+)
 
 # Other names accepted for a status, where a person types one (URLs, command line).
 ALIASES: dict[str, str] = {"FINISHED": "SUCCESSFUL"}
@@ -39,6 +47,7 @@ class Execution(NamedTuple):
 
 # Every status but SUCCESSFUL, in the order of `STATUSES`.
 EXECUTIONS: dict[str, Execution] = {
+    "WAITING": Execution(s.waiting_executions, s.waiting_executions.c.created_at),
     "READY": Execution(s.ready_executions, s.ready_executions.c.created_at),
     "SCHEDULED": Execution(s.scheduled_executions, s.scheduled_executions.c.scheduled_at),
     "RUNNING": Execution(s.claimed_executions, s.claimed_executions.c.created_at),

@@ -53,6 +53,7 @@ from .serving import (
     StaticAssets,
     load_assets,
 )
+from .workflow_pages import batch_page, batches_page
 
 __all__ = ["PAGE_SIZE", "Guard", "dashboard"]
 
@@ -143,6 +144,8 @@ def dashboard(
         Route("/jobs/{job_id:jobid}", job_page, name="job"),
         Route("/jobs/{job_id:jobid}/{action}", job_action, methods=["POST"], name="job_action"),
         Route("/queues/{queue}/{action}", queue_action, methods=["POST"], name="queue_action"),
+        Route("/batches", batches_page, name="batches"),
+        Route("/batches/{batch_id:jobid}", batch_page, name="batch"),
         Route("/processes", processes_page, name="processes"),
         Route("/recurring", recurring_page, name="recurring"),
         Route("/recurring/{key:path}/run", recurring_run, methods=["POST"], name="recurring_run"),

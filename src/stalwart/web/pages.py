@@ -24,6 +24,7 @@ from .formatting import loads_or_text
 from .render import Settings, error_page, path_for, render, settings_of
 from .timeline import timeline
 from .why import why_waiting
+from .workflow_pages import progress_of
 
 __all__ = [
     "audit_page",
@@ -59,6 +60,11 @@ def _text_param(request: Request, name: str, max_len: int = 255) -> str | None:
     if len(value) > max_len:
         raise BadRequest(f"{name} is longer than {max_len} characters")
     return value.strip()
+
+
+def _id_param(request: Request, name: str) -> int | None:
+    value = _text_param(request, name, 20)
+    return None if value is None else parse_job_id(value, name)
 
 
 def _time_param(request: Request, name: str) -> datetime | None:
@@ -120,6 +126,7 @@ def jobs_list(request: Request) -> Response:
             error_class=_text_param(request, "error_class"),
             since=since,
             until=until,
+            batch_id=_id_param(request, "batch"),
         )
         cursor = _text_param(request, "cursor", 80)
         page = s.app.store.jobs_page(which, cursor=cursor, limit=s.page_size)
@@ -132,6 +139,7 @@ def jobs_list(request: Request) -> Response:
         "queue": which.queue_name,
         "task": which.task_name,
         "error_class": which.error_class,
+        "batch": which.batch_id,
         "range": rng or None,
         "since": None if rng else request.query_params.get("since"),
         "until": None if rng else request.query_params.get("until"),
@@ -197,15 +205,19 @@ def job_page(request: Request) -> Response:
     errors = [e for e in (loads_or_text(job.errors) or []) if isinstance(e, dict)]
     now = utcnow()
     reasons = []
-    if job.status in ("READY", "SCHEDULED", "BLOCKED", "RUNNING"):
+    if job.status in ("WAITING", "READY", "SCHEDULED", "BLOCKED", "RUNNING"):
         facts = s.app.store.job_wait_facts(job_id, s.app.config.alive_threshold)
         if facts is not None:
             reasons = why_waiting(facts, s.app.config.alive_threshold)
     context = loads_or_text(job.context)
     result = loads_or_text(job.result) if job.finished_at else None
+    depends_on, dependents = s.app.store.job_links(job_id)
     return render(
         request,
         "job.html",
+        depends_on=depends_on,
+        dependents=dependents,
+        progress=progress_of(job.progress),
         job=job,
         detail=detail,
         args=args,
@@ -217,7 +229,7 @@ def job_page(request: Request) -> Response:
         reasons=reasons,
         limit_keys=limit_keys(job),
         limits=loads_or_text(job.concurrency_limits),
-        refresh=job.status in ("READY", "SCHEDULED", "BLOCKED", "RUNNING"),
+        refresh=job.status in ("WAITING", "READY", "SCHEDULED", "BLOCKED", "RUNNING"),
     )
 
 

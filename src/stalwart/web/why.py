@@ -38,6 +38,8 @@ def why_waiting(f: WaitFacts, alive_threshold: float) -> list[Reason]:
         return [Reason("successful", "It finished successfully.", blocking=False)]
     reasons: list[Reason] = []
     q = f.queue_name
+    if f.status == "WAITING":
+        reasons.append(_waiting(f))
     if f.status == "SCHEDULED" and f.scheduled_for is not None:
         if f.scheduled_for > f.now:
             reasons.append(
@@ -145,6 +147,25 @@ def why_waiting(f: WaitFacts, alive_threshold: float) -> list[Reason]:
             )
         )
     return reasons
+
+
+def _waiting(f: WaitFacts) -> Reason:
+    """WAITING: the dependencies that have not succeeded yet, each with its status."""
+    left = [(i, task, status) for i, task, status in f.waiting_on if status != "SUCCESSFUL"]
+    if not left:
+        msg = (
+            "It waited for jobs it depends on, and they have all ended: the dispatcher "
+            "lets it go at its next poll."
+        )
+        if not any(p.kind == "dispatcher" for p in f.live):
+            msg += " No dispatcher is running now."
+        return Reason("dependencies", msg)
+    named = ", ".join(f"#{i} ({task}, {status.lower()})" for i, task, status in left)
+    return Reason(
+        "dependencies",
+        f"It waits for the job(s) it depends on to succeed: {named}.",
+        [i for i, _, _ in left],
+    )
 
 
 def _count(n: int) -> str:

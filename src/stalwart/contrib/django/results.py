@@ -25,6 +25,8 @@ _STATUSES = {
     JobStatus.SUCCESSFUL: TaskResultStatus.SUCCESSFUL,
     JobStatus.FAILED: TaskResultStatus.FAILED,
     JobStatus.RUNNING: TaskResultStatus.RUNNING,
+    # Waiting for its dependencies: not started, like any job in line.
+    JobStatus.WAITING: TaskResultStatus.READY,
 }
 
 
@@ -37,7 +39,8 @@ def parse_id(result_id: object) -> int:
 
 
 def status_of(status: JobStatus | str) -> Any:
-    """Django's four statuses: waiting in any form (scheduled, blocked) reads as READY."""
+    """Django's four statuses: waiting in any form (scheduled, blocked, WAITING for its
+    dependencies) reads as READY."""
     try:
         known = JobStatus(status)
     except ValueError:

@@ -82,6 +82,8 @@ class WaitFacts:
     suspect_since: datetime | None = None
     throttled_on: str | None = None
     throttled_until: datetime | None = None
+    # WAITING: the jobs it depends on, (id, task, status), the first 50.
+    waiting_on: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def limit_keys(job: JobRow | None = None, raw: str | None = None) -> list[str]:
@@ -224,6 +226,13 @@ def _wait_facts(conn: Connection, job_id: int, alive_threshold: float) -> WaitFa
         )
         facts["ahead_higher"] = higher.value
         facts["ahead_same"] = same.value
+    if job.status == "WAITING":
+        d = s.job_dependencies
+        deps = conn.execute(
+            select(d.c.depends_on).where(d.c.job_id == job_id).order_by(d.c.depends_on).limit(50)
+        ).scalars()
+        rows = job_rows(conn, [int(x) for x in deps])
+        facts["waiting_on"] = [(r.id, r.task_name, r.status) for r in rows]
     return WaitFacts(**facts)
 
 

@@ -30,6 +30,7 @@ class JobFilter:
     error_class: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    batch_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -107,6 +108,8 @@ def _execution_page(conn: Connection, which: JobFilter, cursor: str | None, limi
         post.append(col == which.queue_name)
     if which.task_name is not None:
         post.append(j.c.task_name == which.task_name)
+    if which.batch_id is not None:
+        post.append(j.c.batch_id == which.batch_id)
     if which.since is not None:
         post.append(at_col >= which.since)
     if which.until is not None:
@@ -161,11 +164,15 @@ def _successful_page(
         post.append(j.c.queue_name == which.queue_name)
     if which.task_name is not None:
         post.append(j.c.task_name == which.task_name)
+    if which.batch_id is not None:
+        post.append(j.c.batch_id == which.batch_id)
     base = base.order_by(fin.desc(), j.c.id.desc())
     window = None
     if post:
         window = (
-            base.add_columns(j.c.queue_name, j.c.task_name).limit(bounds.SCAN_WINDOW).subquery()
+            base.add_columns(j.c.queue_name, j.c.task_name, j.c.batch_id)
+            .limit(bounds.SCAN_WINDOW)
+            .subquery()
         )
         wpost = [
             (window.c.queue_name == which.queue_name)
@@ -174,6 +181,7 @@ def _successful_page(
             (window.c.task_name == which.task_name)
             if which.task_name is not None
             else literal(True),
+            (window.c.batch_id == which.batch_id) if which.batch_id is not None else literal(True),
         ]
         q = (
             select(window.c.id, window.c.finished_at)

@@ -27,6 +27,7 @@ class QueueStats:
     queue), whether it is paused, and since when its oldest ready job waits."""
 
     name: str
+    waiting: int = 0
     ready: int = 0
     scheduled: int = 0
     running: int = 0
@@ -104,7 +105,7 @@ def _queues_overview(conn: Connection) -> list[QueueStats]:
     for v in counts.values():
         if "oldest_ready_at" in v:
             v["oldest_ready_at"] = since.get(v["oldest_ready_at"])
-    for status in ("SCHEDULED", "BLOCKED", "FAILED"):
+    for status in ("WAITING", "SCHEDULED", "BLOCKED", "FAILED"):
         t = EXECUTIONS[status].table
         add(select(t.c.queue_name, func.count()).group_by(t.c.queue_name), status.lower())
     c = EXECUTIONS["RUNNING"].table  # the claimed table has no queue column
