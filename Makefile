@@ -11,7 +11,7 @@ VENV6 := .venv-django6
 STAMP6 := $(VENV6)/.installed
 DJANGO_DBS := sqlite postgresql mariadb
 
-.PHONY: demo test test-django lint services browser clean
+.PHONY: demo test test-django lint services browser faketime clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ services:
 browser:
 	bash scripts/ensure-browser.sh
 
+faketime:
+	bash scripts/ensure-faketime.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
@@ -46,7 +49,7 @@ test-django: $(STAMP) $(STAMP6) services browser
 		STALWART_DJANGO_DB=$$db $$venv/bin/pytest -q tests/django_suite; \
 	done; done
 
-test: $(STAMP) $(STAMP6) services browser lint
+test: $(STAMP) $(STAMP6) services browser faketime lint
 	$(BIN)/pytest -q
 	$(MAKE) test-django
 

@@ -172,9 +172,10 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
     store = open_store(url)
     try:
         store.migrate()
-        # Put the database back at 0001, as one migrated before 0002 existed: undo 0003
-        # (job control) and 0002 (the audit log).
+        # Put the database back at 0001, as one migrated before 0002 existed: undo 0004
+        # (clock offsets), 0003 (job control) and 0002 (the audit log).
         with store.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE stalwart_processes DROP COLUMN clock_offset"))
             for table in JOB_CONTROL_TABLES:
                 table.drop(conn)
             for column in JOB_CONTROL_COLUMNS:

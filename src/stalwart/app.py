@@ -16,9 +16,9 @@ from .names import check_priority, check_queue_name
 from .observe.enqueue import sending
 from .policies import NO_RETRY, Limit, Rate, Retry
 from .recurring import COMMAND_TASK, Recurring, run_command, task_name_of
-from .results import JobResult, JobStatus, aware
+from .results import Call, EnqueuedJobs, JobResult, JobStatus, aware
 from .serialization import dump_arguments, dumps
-from .store import FailedFilter, NewJob, Store, open_store, utcnow
+from .store import FailedFilter, NewJob, Store, open_store
 from .tasks import (
     DEFAULT_QUEUE,
     Task,
@@ -30,39 +30,6 @@ from .tasks import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-Call = tuple[Sequence[Any], Mapping[str, Any]]
-
-
-class EnqueuedJobs(Sequence[JobResult]):
-    """The jobs `enqueue_many` stored, in order: ``ids``, or a `JobResult` per item.
-
-    Results are made when read, so enqueueing 100,000 jobs does not build 100,000
-    objects nobody looks at.
-    """
-
-    def __init__(
-        self, app: App, ids: list[int], jobs: list[NewJob], calls: list[Call], now: datetime
-    ) -> None:
-        self.ids = ids
-        self._app, self._jobs, self._calls, self._now = app, jobs, calls, now
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @overload
-    def __getitem__(self, index: int) -> JobResult: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[JobResult]: ...
-
-    def __getitem__(self, index: int | slice) -> JobResult | list[JobResult]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        args, kwargs = self._calls[index]
-        return self._app._enqueued_result(
-            self.ids[index], self._jobs[index], args, kwargs, self._now
-        )
 
 
 class App:
@@ -109,8 +76,14 @@ class App:
                     self._store = open_store(
                         self.config.database_url,
                         preserve_finished_jobs=self.config.preserve_finished_jobs,
+                        clock_tolerance=self.config.clock_tolerance,
                     )
         return self._store
+
+    def now(self) -> datetime:
+        """The database's time now, naive UTC (`Clock.fresh`: measured on first use, and
+        again every few minutes, in a process with no heartbeat to measure it)."""
+        return self.store.clock.fresh()
 
     def migrate(self) -> list[str]:
         """Create or update Stalwart's tables; returns the versions applied."""
@@ -261,7 +234,7 @@ class App:
         t = self._resolve(task)
         if run_after is not None or priority is not None or queue_name is not None:
             t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
-        now = utcnow()
+        now = self.now()
         with sending(t.options.queue_name, t.options.name) as send:
             job = self._new_job(t, args, kwargs or {}, send.context(capture_current()), now)
             # One time for the row and the result: what enqueue returns is what is stored.
@@ -286,7 +259,7 @@ class App:
         t = self._resolve(task)
         calls = list(calls)
         with sending(t.options.queue_name, t.options.name, len(calls)) as send:
-            context, now = send.context(capture_current()), utcnow()
+            context, now = send.context(capture_current()), self.now()
             jobs = []
             for i, (args, kwargs) in enumerate(calls):
                 try:
@@ -304,7 +277,7 @@ class App:
         self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> NewJob:
         """A job of ``task`` ready to store (arguments checked, context captured)."""
-        return self._new_job(task, args, kwargs, capture_current(), utcnow())
+        return self._new_job(task, args, kwargs, capture_current(), self.now())
 
     def _new_job(
         self,
@@ -412,9 +385,6 @@ class App:
         )
 
     def clear_finished_jobs(self, older_than: timedelta | None = None) -> int:
-        age = (
-            older_than
-            if older_than is not None
-            else timedelta(seconds=self.config.clear_finished_jobs_after)
-        )
-        return self.store.jobs_clear_finished(utcnow() - age)
+        if older_than is None:
+            older_than = timedelta(seconds=self.config.clear_finished_jobs_after)
+        return self.store.jobs_clear_finished(self.now() - older_than)

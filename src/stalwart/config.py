@@ -71,6 +71,9 @@ class Config:
     timeout_grace: float = 5.0
     heartbeat_interval: float = 10.0
     alive_threshold: float = 60.0
+    # A host whose clock is off the database's by more than this is told loudly (every
+    # time Stalwart uses is corrected by the measured offset whatever it is).
+    clock_tolerance: float = 30.0
     max_crashes: int = 3
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line
@@ -197,6 +200,7 @@ _TOP: dict[str, Callable[[Any], Any]] = {
     "timeout_grace": _duration(0),
     "heartbeat_interval": _duration(0.1),
     "alive_threshold": _duration(1),
+    "clock_tolerance": _duration(0),
     "max_crashes": _int(1),
     "log_level": _log_level,
     "log_format": _one_of("text", "json"),

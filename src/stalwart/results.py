@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from .serialization import loads
 
 if TYPE_CHECKING:
-    from .store import JobRow
+    from .store import JobRow, NewJob
+
+# The (args, kwargs) of one job of `enqueue_many`.
+Call = tuple[Sequence[Any], Mapping[str, Any]]
 
 
 class ResultApp(Protocol):
@@ -135,4 +138,48 @@ class JobResult:
             timeout=row.timeout,
             expires_at=aware(row.expires_at),
             _app=app,
+        )
+
+
+class EnqueuedApp(ResultApp, Protocol):
+    """What `EnqueuedJobs` needs of its App: the result of a job it just stored."""
+
+    def _enqueued_result(
+        self,
+        job_id: int,
+        job: NewJob,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        now: datetime,
+    ) -> JobResult: ...
+
+
+class EnqueuedJobs(Sequence[JobResult]):
+    """The jobs `enqueue_many` stored, in order: ``ids``, or a `JobResult` per item.
+
+    Results are made when read, so enqueueing 100,000 jobs does not build 100,000
+    objects nobody looks at.
+    """
+
+    def __init__(
+        self, app: EnqueuedApp, ids: list[int], jobs: list[NewJob], calls: list[Call], now: datetime
+    ) -> None:
+        self.ids = ids
+        self._app, self._jobs, self._calls, self._now = app, jobs, calls, now
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> JobResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[JobResult]: ...
+
+    def __getitem__(self, index: int | slice) -> JobResult | list[JobResult]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        args, kwargs = self._calls[index]
+        return self._app._enqueued_result(
+            self.ids[index], self._jobs[index], args, kwargs, self._now
         )

@@ -177,3 +177,10 @@ def rated(key: str) -> None:
 @app.task(name="proc.expiring", expires=timedelta(seconds=1))
 def expiring(n: int) -> None:
     record("start")
+
+
+@app.task(name="proc.db_time")
+def db_time() -> str:
+    """The database's own time as the job runs (the clock tests: the host's may lie)."""
+    record("start")
+    return app.store.clock_read().isoformat()

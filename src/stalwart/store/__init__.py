@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .base import utcnow
 from .capabilities import Capabilities
+from .clock import DEFAULT_TOLERANCE, Clock
 from .engine import make_engine
 from .failed import FailedFilter
 from .generic import Store
@@ -23,7 +24,12 @@ from .sqlite import SqliteStore
 
 
 def open_store(
-    url: str, *, preserve_finished_jobs: bool = True, fast_paths: bool = True, probe: bool = False
+    url: str,
+    *,
+    preserve_finished_jobs: bool = True,
+    fast_paths: bool = True,
+    probe: bool = False,
+    clock_tolerance: float = DEFAULT_TOLERANCE,
 ) -> Store:
     """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
     False (the conformance suite runs the generic verbs on PostgreSQL that way);
@@ -36,12 +42,15 @@ def open_store(
         cls = SqliteStore
     elif fast_paths and caps.writable_cte and caps.copy_from:
         cls = PostgresStore
-    return cls(engine, preserve_finished_jobs=preserve_finished_jobs)
+    store = cls(engine, preserve_finished_jobs=preserve_finished_jobs)
+    store.clock.tolerance = clock_tolerance
+    return store
 
 
 __all__ = [
     "Capabilities",
     "ClaimedJob",
+    "Clock",
     "FailedFilter",
     "JobRow",
     "Listener",

@@ -70,8 +70,7 @@ class FailedStore(StoreBase):
             if n < self.failed_batch_size:
                 return total
 
-    @staticmethod
-    def _retry_batch(conn: Connection, ids: list[int]) -> None:
+    def _retry_batch(self, conn: Connection, ids: list[int]) -> None:
         rows = conn.execute(
             select(
                 s.jobs.c.id, s.jobs.c.queue_name, s.jobs.c.priority, s.jobs.c.concurrency_limits
@@ -82,6 +81,7 @@ class FailedStore(StoreBase):
         make_ready(
             conn,
             [Waiting(int(r.id), r.queue_name, int(r.priority), r.concurrency_limits) for r in rows],
+            self.clock.now(),
         )
 
     @staticmethod

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Cancelled, JobNotFound, UniqueJobExists, error_record
 from ..names import is_job_id
 from . import schema as s
-from .base import StoreBase, inserted_id, utcnow
+from .base import StoreBase, inserted_id
 from .cancellations import request_cancel
 from .records import JobRow, NewJob
 from .semaphores import Waiting, make_ready, release
@@ -37,7 +37,7 @@ class JobsStore(StoreBase):
         """
         if not jobs:
             return []
-        return self.using(conn, lambda c: self._insert_jobs(c, jobs, now or utcnow()))
+        return self.using(conn, lambda c: self._insert_jobs(c, jobs, now or self.clock.now()))
 
     def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
         if any(j.unique_key is not None for j in jobs):
@@ -142,7 +142,7 @@ class JobsStore(StoreBase):
         for its worker. False if it has ended (or never existed)."""
 
         def body(conn: Connection) -> bool:
-            if _cancel_waiting(conn, job_id, utcnow(), "by request"):
+            if _cancel_waiting(conn, job_id, self.clock.now(), "by request"):
                 return True
             return request_cancel(conn, job_id)
 

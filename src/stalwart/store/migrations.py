@@ -98,6 +98,11 @@ def _job_control(conn: Connection, caps: Capabilities) -> None:
     _tune_queue_tables(conn, caps, tuple(t.name for t in JOB_CONTROL_TABLES))
 
 
+def _clock_offset(conn: Connection, caps: Capabilities) -> None:
+    column = CreateColumn(s.processes.c.clock_offset).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {s.processes.name} ADD COLUMN {column}"))
+
+
 # In order. A database created fresh is stamped with all of them.
 MIGRATIONS: list[Migration] = [
     Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
@@ -107,6 +112,11 @@ MIGRATIONS: list[Migration] = [
         "job control: timeouts, expiry, rate limits, interruptions, history; suspect, "
         "throttled, rate-limit and cancellation tables",
         _job_control,
+    ),
+    Migration(
+        "0004",
+        "stalwart_processes.clock_offset: each host's clock against the database's",
+        _clock_offset,
     ),
 ]
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from .claimed import Recovery
+from .clock import Clock
 from .failed import FailedFilter
 from .processes import ProcessRow
 from .rates import RateDenied
@@ -32,6 +33,14 @@ class Listener(Protocol):
 
 
 class StoreProtocol(Protocol):
+    # The database's time, read off this host's clock plus a measured offset.
+    clock: Clock
+
+    # ---- the clock ----
+    def clock_read(self) -> datetime:
+        """The database's own time now, naive UTC (SQLite: this host's)."""
+        ...
+
     # ---- schema ----
     def migrate(self) -> list[str]: ...
     def pending_migrations(self) -> list[str]: ...

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, literal, select
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 from .semaphores import Waiting, make_ready
 
 sch = s.scheduled_executions
@@ -16,7 +16,7 @@ sch = s.scheduled_executions
 class ScheduledStore(StoreBase):
     def scheduled_dispatch_due(self, batch_size: int, now: datetime | None = None) -> int:
         """Move up to ``batch_size`` due scheduled jobs to ready; return how many moved."""
-        at = now or utcnow()
+        at = now or self.clock.now()
         return self.run(lambda conn: self._dispatch(conn, at, batch_size))
 
     def _dispatch(self, conn: Connection, now: datetime, batch_size: int) -> int:
