@@ -34,6 +34,10 @@ class WorkerConfig:
     processes: int = 1
     polling_interval: float = 0.1
     prefetch: int = 0
+    # Idle: the wait between polls doubles up to polling_interval x idle_backoff_cap; on
+    # PostgreSQL with LISTEN up, to notify_polling_interval (notifications wake it).
+    idle_backoff_cap: int = 20
+    notify_polling_interval: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,8 @@ _WORKER: dict[str, Callable[[Any], Any]] = {
     "processes": _int(1, 256),
     "polling_interval": _duration(0.001),
     "prefetch": _int(0, 100_000),
+    "idle_backoff_cap": _int(1, 100_000),
+    "notify_polling_interval": _duration(0.001),
 }
 _DISPATCHER: dict[str, Callable[[Any], Any]] = {
     "polling_interval": _duration(0.001),

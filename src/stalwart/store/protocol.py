@@ -29,6 +29,9 @@ from .recurring import RecurringTaskRow
 class Listener(Protocol):
     """A background wake-up source: calls back when jobs become ready."""
 
+    # Whether it is listening now (while it is, pollers may wait long between polls).
+    connected: bool
+
     def start(self) -> None: ...
 
 
