@@ -11,7 +11,7 @@ VENV6 := .venv-django6
 STAMP6 := $(VENV6)/.installed
 DJANGO_DBS := sqlite postgresql mariadb
 
-.PHONY: demo test test-django lint services pgbouncer browser clean
+.PHONY: demo test test-django lint services pgbouncer browser faketime clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ pgbouncer:
 browser:
 	bash scripts/ensure-browser.sh
 
+faketime:
+	bash scripts/ensure-faketime.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
@@ -49,7 +52,7 @@ test-django: $(STAMP) $(STAMP6) services browser
 		STALWART_DJANGO_DB=$$db $$venv/bin/pytest -q tests/django_suite; \
 	done; done
 
-test: $(STAMP) $(STAMP6) services pgbouncer browser lint
+test: $(STAMP) $(STAMP6) services pgbouncer browser faketime lint
 	$(BIN)/pytest -q -n 3 -m "not serial"
 	$(BIN)/pytest -q -m serial
 	$(MAKE) test-django

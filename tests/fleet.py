@@ -36,7 +36,8 @@ class Fleet:
         env["STALWART_TEST_LOG"] = str(self.log)
         return env
 
-    def start(self, *args: str) -> DrainedPopen:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> DrainedPopen:
+        """`stalwart start` with ``args``; ``env``: variables added to its environment."""
         proc = DrainedPopen(
             [
                 sys.executable,
@@ -48,7 +49,7 @@ class Fleet:
                 *args,
             ],
             cwd=self.dir,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -497,7 +497,14 @@ def test_why_panel_reasons(
     assert "It waits on concurrency key" in html and f'href="/jobs/{holder}"' in html
     procs = client.get("/processes").text
     assert "box-a" in procs and "w-2" in procs and "4242" in procs and "rep*" in procs
-    assert high and same
+    assert "in step" in procs and ">off<" not in procs
+    # A host 120 s ahead of the database: its offset is on its row, marked off.
+    app.store.clock.offset = -120.0
+    skewed = app.store.process_register(kind="worker", name="w-3", pid=1, hostname="box-c")
+    app.store.clock.offset = 0.0
+    procs = client.get("/processes").text
+    assert "120.0 s ahead" in procs and ">off<" in procs
+    assert skewed and high and same
 
 
 def test_recurring_page_lists_tasks_with_last_and_next_run(

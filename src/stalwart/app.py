@@ -19,7 +19,7 @@ from .policies import NO_RETRY, Limit, Rate, Retry
 from .recurring import COMMAND_TASK, Recurring, run_command, task_name_of
 from .results import JobResult, JobStatus, aware
 from .serialization import dump_arguments, dumps
-from .store import FailedFilter, NewJob, Store, open_store, utcnow
+from .store import FailedFilter, NewJob, Store, open_store
 from .tasks import (
     DEFAULT_QUEUE,
     PreparedJob,
@@ -80,6 +80,11 @@ class App(Workflows):
                         self.config.database_url, **self.config.store_options()
                     )
         return self._store
+
+    def now(self) -> datetime:
+        """The database's time now, naive UTC (`Clock.fresh`: measured on first use, and
+        again every few minutes, in a process with no heartbeat to measure it)."""
+        return self.store.clock.fresh()
 
     def migrate(self) -> list[str]:
         """Create or update Stalwart's tables; returns the versions applied."""
@@ -230,7 +235,7 @@ class App(Workflows):
         t = self._resolve(task)
         if run_after is not None or priority is not None or queue_name is not None:
             t = t.using(run_after=run_after, priority=priority, queue_name=queue_name)
-        now = utcnow()
+        now = self.now()
         with sending(t.options.queue_name, t.options.name) as send:
             job = self._new_job(t, args, kwargs or {}, send.context(capture_current()), now)
             # One time for the row and the result: what enqueue returns is what is stored.
@@ -259,7 +264,7 @@ class App(Workflows):
         t = self._resolve(task)
         calls = list(calls)
         with sending(t.options.queue_name, t.options.name, len(calls)) as send:
-            context, now = send.context(capture_current()), utcnow()
+            context, now = send.context(capture_current()), self.now()
             jobs = []
             for i, (args, kwargs) in enumerate(calls):
                 try:
@@ -277,7 +282,7 @@ class App(Workflows):
         self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> NewJob:
         """A job of ``task`` ready to store (arguments checked, context captured)."""
-        return self._new_job(task, args, kwargs, capture_current(), utcnow())
+        return self._new_job(task, args, kwargs, capture_current(), self.now())
 
     def _new_job(
         self,
@@ -397,9 +402,6 @@ class App(Workflows):
         )
 
     def clear_finished_jobs(self, older_than: timedelta | None = None) -> int:
-        age = (
-            older_than
-            if older_than is not None
-            else timedelta(seconds=self.config.clear_finished_jobs_after)
-        )
-        return self.store.jobs_clear_finished(utcnow() - age)
+        if older_than is None:
+            older_than = timedelta(seconds=self.config.clear_finished_jobs_after)
+        return self.store.jobs_clear_finished(self.now() - older_than)

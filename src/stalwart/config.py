@@ -36,6 +36,10 @@ class WorkerConfig:
     # Claimed jobs kept waiting for a thread: a count, or "auto" (about 50 ms of work,
     # at most 200; see processes/prefetch.py).
     prefetch: int | str = "auto"
+    # Idle: the wait between polls doubles up to polling_interval x idle_backoff_cap; on
+    # PostgreSQL with LISTEN up, to notify_polling_interval (notifications wake it).
+    idle_backoff_cap: int = 20
+    notify_polling_interval: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ class Config:
     timeout_grace: float = 5.0
     heartbeat_interval: float = 10.0
     alive_threshold: float = 60.0
+    # A host whose clock is off the database's by more than this is told loudly (every
+    # time Stalwart uses is corrected by the measured offset whatever it is).
+    clock_tolerance: float = 30.0
     max_crashes: int = 3
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line
@@ -102,6 +109,7 @@ class Config:
             "transaction_pooling": self.transaction_pooling,
             "listen_url": self.listen_url,
             "migrate_url": self.migrate_url,
+            "clock_tolerance": self.clock_tolerance,
         }
 
 
@@ -226,6 +234,7 @@ _TOP: dict[str, Callable[[Any], Any]] = {
     "timeout_grace": _duration(0),
     "heartbeat_interval": _duration(0.1),
     "alive_threshold": _duration(1),
+    "clock_tolerance": _duration(0),
     "max_crashes": _int(1),
     "log_level": _log_level,
     "log_format": _one_of("text", "json"),
@@ -241,6 +250,8 @@ _WORKER: dict[str, Callable[[Any], Any]] = {
     "processes": _int(1, 256),
     "polling_interval": _duration(0.001),
     "prefetch": _prefetch,
+    "idle_backoff_cap": _int(1, 100_000),
+    "notify_polling_interval": _duration(0.001),
 }
 _DISPATCHER: dict[str, Callable[[Any], Any]] = {
     "polling_interval": _duration(0.001),

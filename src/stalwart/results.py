@@ -13,6 +13,8 @@ from .serialization import loads
 if TYPE_CHECKING:
     from .store import JobRow
 
+# The (args, kwargs) of one job of `enqueue_many`.
+
 
 class ResultApp(Protocol):
     """What a job result needs of its App (`stalwart.App`): to read the job again."""

@@ -42,6 +42,10 @@ class TaskApp(Protocol):
 
     def get_result(self, job_id: int) -> JobResult: ...
 
+    def now(self) -> datetime:
+        """The database's time (naive UTC)."""
+        ...
+
 
 @dataclass(frozen=True)
 class TaskOptions:
@@ -146,7 +150,9 @@ class Task(Generic[P, R]):
                 )
             changes["on_conflict"] = on_conflict
         if run_after is not None:
-            changes["run_after"] = to_run_at(run_after)
+            # A delay counts from the database's time: one clock for every host.
+            now = self.app.now() if isinstance(run_after, timedelta) else None
+            changes["run_after"] = to_run_at(run_after, now)
         if priority is not None:
             changes["priority"] = check_priority(priority)
         if queue_name is not None:
@@ -254,10 +260,11 @@ def expiry_time(expires: timedelta | datetime | None, enqueued: datetime) -> dat
     return to_run_at(expires)
 
 
-def to_run_at(run_after: timedelta | datetime) -> datetime:
-    """An absolute, naive-UTC time from a delay or a time (naive times are UTC)."""
+def to_run_at(run_after: timedelta | datetime, now: datetime | None = None) -> datetime:
+    """An absolute, naive-UTC time from a delay after ``now`` (default: this host's
+    time) or a time (naive times are UTC)."""
     if isinstance(run_after, timedelta):
-        return datetime.now(UTC).replace(tzinfo=None) + run_after
+        return (now or datetime.now(UTC).replace(tzinfo=None)) + run_after
     if isinstance(run_after, datetime):
         if run_after.tzinfo is not None:
             return run_after.astimezone(UTC).replace(tzinfo=None)

@@ -221,3 +221,10 @@ def step(name: str) -> dict[str, object]:
 def add(n: int, previous: int = 0) -> int:
     record("add", str(n))
     return previous + n
+
+
+@app.task(name="proc.db_time")
+def db_time() -> str:
+    """The database's own time as the job runs (the clock tests: the host's may lie)."""
+    record("start")
+    return app.store.clock_read().isoformat()

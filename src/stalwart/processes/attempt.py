@@ -23,7 +23,7 @@ from ..context import JobInfo, run_async_inline, run_sync
 from ..errors import Cancelled, DatabaseUnavailable, Expired, error_record
 from ..observe.attempts import AttemptObserver
 from ..serialization import loads
-from ..store import ClaimedJob, Outcome, StoreProtocol, utcnow
+from ..store import ClaimedJob, Clock, Outcome, StoreProtocol
 from .interrupts import Interrupts, Running
 from .outcomes import failed, succeeded
 
@@ -69,14 +69,19 @@ class Attempts:
 
     # ---- sync and async ----
 
+    @property
+    def clock(self) -> Clock:
+        """The database's time: every time an attempt records or compares."""
+        return self._store().clock
+
     def run_sync(self, job: ClaimedJob) -> None:
-        started = time.time()
+        started = self.clock.time()
         if (early := self.before(job, started)) is not None:
             self.push(job, early)
             return
         running = self.interrupts.begin(job, started, thread=threading.get_ident())
         if running is None:
-            self.push(job, not_started(job, Cancelled("cancelled before it started")))
+            self.push(job, not_started(job, Cancelled("cancelled before it started"), self.clock))
             return
         info = self._info(job, running)
         try:
@@ -97,7 +102,7 @@ class Attempts:
             self.push(job, outcome, error)
 
     async def run_async(self, job: ClaimedJob) -> None:
-        started = time.time()
+        started = self.clock.time()
         # A rate's start is a database call: off the loop.
         early = await asyncio.to_thread(self.before, job, started) if job.rate_limits else None
         if early is None and job.expires_at is not None:
@@ -109,7 +114,7 @@ class Attempts:
         current = asyncio.current_task()
         running = self.interrupts.begin(job, started, task=current, loop=loop)
         if running is None:
-            self.push(job, not_started(job, Cancelled("cancelled before it started")))
+            self.push(job, not_started(job, Cancelled("cancelled before it started"), self.clock))
             return
         info = self._info(job, running)
         try:
@@ -139,7 +144,7 @@ class Attempts:
         if running.cancel_asked:
             error = running.error()
             return failed(self.app, job, error, started), error
-        return succeeded(job, value, started), None
+        return succeeded(job, value, started, self.clock), None
 
     def given_up(self, running: Running) -> Outcome:
         """The outcome of a job that did not stop after it was interrupted (reported
@@ -153,9 +158,11 @@ class Attempts:
 
     def before(self, job: ClaimedJob, started: float) -> Outcome | None:
         """The outcome of a job that must not start now, or None to run it."""
-        if job.expires_at is not None and utcnow() > job.expires_at:
+        if job.expires_at is not None and self.clock.now() > job.expires_at:
             return not_started(
-                job, Expired(f"not started by {job.expires_at:%Y-%m-%d %H:%M:%S} UTC (expires)")
+                job,
+                Expired(f"not started by {job.expires_at:%Y-%m-%d %H:%M:%S} UTC (expires)"),
+                self.clock,
             )
         if not job.rate_limits:
             return None
@@ -167,11 +174,11 @@ class Attempts:
                 continue
             if denied is None:
                 return None
-            return throttled(job, denied.key, denied.due_at)
+            return throttled(job, denied.key, denied.due_at, self.clock)
         # The database is away: the job waits in its first rate's line, to be let go
         # once the database (and the dispatcher) are back.
         first = json.loads(job.rate_limits)[0]["key"]
-        return throttled(job, str(first), utcnow() + timedelta(seconds=5))
+        return throttled(job, str(first), self.clock.now() + timedelta(seconds=5), self.clock)
 
 
 def _flush(info: JobInfo) -> None:
@@ -191,27 +198,27 @@ def _as_raised(running: Running, exc: BaseException) -> BaseException:
     return running.error().with_traceback(exc.__traceback__)
 
 
-def not_started(job: ClaimedJob, error: BaseException) -> Outcome:
+def not_started(job: ClaimedJob, error: BaseException, clock: Clock) -> Outcome:
     """A final failure of a job that never ran (cancelled before it started, expired):
     no attempt counted."""
     return Outcome(
         job_id=job.id,
         started_at=0.0,
-        finished_at=time.time(),
+        finished_at=clock.time(),
         kind="failure",
-        error=error_record(error, utcnow()),
+        error=error_record(error, clock.now()),
         counts_attempt=False,
         concurrency_limits=job.concurrency_limits,
         workflow=job.workflow,
     )
 
 
-def throttled(job: ClaimedJob, key: str, due: datetime) -> Outcome:
+def throttled(job: ClaimedJob, key: str, due: datetime, clock: Clock) -> Outcome:
     """Over a start rate: the job joins the rate's line; no attempt counted."""
     return Outcome(
         job_id=job.id,
         started_at=0.0,
-        finished_at=time.time(),
+        finished_at=clock.time(),
         kind="throttle",
         retry_at=due,
         counts_attempt=False,

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
-from ..store import utcnow
 from .base import Actor
 
 if TYPE_CHECKING:
@@ -98,7 +97,8 @@ class Dispatcher(Actor):
         if not self.app.config.preserve_finished_jobs or time.monotonic() < self._next_clear:
             return
         self._next_clear = time.monotonic() + CLEAR_FINISHED_EVERY
-        before = utcnow() - timedelta(seconds=self.app.config.clear_finished_jobs_after)
+        age = timedelta(seconds=self.app.config.clear_finished_jobs_after)
+        before = self.store.clock.now() - age
         cleared = self.store.jobs_clear_finished(before)
         if cleared:
             log.info("%s: cleared %d finished job(s)", self.name, cleared)

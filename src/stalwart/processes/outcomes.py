@@ -5,26 +5,26 @@ line is written where it ends: `observe/attempts.py`.)"""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Cancelled, SerializationError, Snooze, UnknownTaskError, error_record
 from ..serialization import check_json, dumps
-from ..store import ClaimedJob, Outcome, utcnow
+from ..store import ClaimedJob, Clock, Outcome
 
 if TYPE_CHECKING:
     from ..app import App
 
 
-def succeeded(job: ClaimedJob, value: Any, started: float) -> Outcome:
-    """The attempt returned ``value``; SerializationError if it is not JSON."""
+def succeeded(job: ClaimedJob, value: Any, started: float, clock: Clock) -> Outcome:
+    """The attempt returned ``value``; SerializationError if it is not JSON. Times are
+    the database's (``clock``), like ``started``."""
     if value is not None:
         check_json(value, f"return value of task {job.task_name}")
     return Outcome(
         job_id=job.id,
         started_at=started,
-        finished_at=time.time(),
+        finished_at=clock.time(),
         kind="success",
         result=dumps(value) if value is not None else None,
         concurrency_limits=job.concurrency_limits,
@@ -34,8 +34,9 @@ def succeeded(job: ClaimedJob, value: Any, started: float) -> Outcome:
 
 def failed(app: App, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
     """The attempt raised ``exc``: a retry, a snooze, a discard or a final failure."""
-    finished = time.time()
-    now = utcnow()
+    clock = app.store.clock
+    finished = clock.time()
+    now = clock.now()
     if isinstance(exc, Snooze):
         return Outcome(
             job_id=job.id,

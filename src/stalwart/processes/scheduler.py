@@ -65,7 +65,9 @@ class Scheduler(Actor):
         try:
             while not self.stopping.is_set():
                 try:
-                    wait = self.tick(datetime.now(UTC))
+                    # The database's time: schedulers on hosts whose clocks differ
+                    # agree on every run time (`store/clock.py`).
+                    wait = self.tick(self.store.clock.now().replace(tzinfo=UTC))
                 except DatabaseUnavailable as exc:
                     self.outage(exc)
                     continue

@@ -89,6 +89,8 @@ def _make_worker(
         threads=wc.threads,
         prefetch=wc.prefetch,
         polling_interval=wc.polling_interval,
+        idle_backoff_cap=wc.idle_backoff_cap,
+        notify_polling_interval=wc.notify_polling_interval,
         name=name,
         supervisor_id=supervisor_id,
         board=board,

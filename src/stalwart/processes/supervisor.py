@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DatabaseUnavailable
 from ..observe.health import Pulse
 from ..observe.probe import ProbeConfig, bind
-from ..store import QueueSelector, utcnow
+from ..store import QueueSelector
 from .base import Process, interruptible_sleep
 from .fork import fork_actor
 from .recovery import CrashRecovery
@@ -247,7 +247,7 @@ class Supervisor(Process):
         # Twice in a row, a loop apart: a job between tables is never missed.
         self._drain_quiet = 0 if busy else self._drain_quiet + 1
         if self._drain_quiet >= 2 and left is not None:
-            self.drain_report = drain_report(left[0], left[1], utcnow())
+            self.drain_report = drain_report(left[0], left[1], self.store.clock.now())
             log.info("drained: %s", self.drain_report)
             self._stop_requested = "graceful"
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUnavailable
-from ..store import ClaimedJob, Outcome, QueueSelector
+from ..store import ClaimedJob, Listener, Outcome, QueueSelector
 from .attempt import Attempts
 from .base import Actor
 from .board import RunningBoard
@@ -33,6 +34,12 @@ if TYPE_CHECKING:
     from ..app import App
 
 log = logging.getLogger("stalwart.worker")
+
+# An idle worker's wait between polls doubles from polling_interval up to this many
+# times it (and, on PostgreSQL while its LISTEN connection is up, to
+# NOTIFY_POLLING_INTERVAL: notifications wake it, the poll is only a safety net).
+IDLE_BACKOFF_CAP = 20.0
+NOTIFY_POLLING_INTERVAL = 30.0
 
 # The exit code of a worker that recycles itself (a job stuck past its timeout): its
 # supervisor starts a fresh one at once (EX_TEMPFAIL).
@@ -50,6 +57,8 @@ class Worker(Actor):
         threads: int = 5,
         prefetch: Prefetch | None = None,
         polling_interval: float = 0.1,
+        idle_backoff_cap: float = IDLE_BACKOFF_CAP,
+        notify_polling_interval: float = NOTIFY_POLLING_INTERVAL,
         name: str | None = None,
         supervisor_id: int | None = None,
         shutdown_timeout: float | None = None,
@@ -67,6 +76,8 @@ class Worker(Actor):
         )
         self.board = board
         self.polling_interval = polling_interval
+        self.idle = IdlePolls(polling_interval, idle_backoff_cap, notify_polling_interval)
+        self.listener: Listener | None = None
         self.shutdown_timeout = (
             app.config.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         )
@@ -169,9 +180,9 @@ class Worker(Actor):
         )
         self.completer.start()
         self.interrupts.start()
-        listener = self.store.ready_listener(self._on_ready, self.stopping)
-        if listener is not None:
-            listener.start()
+        self.listener = self.store.ready_listener(self._on_ready, self.stopping)
+        if self.listener is not None:
+            self.listener.start()
         log.info("%s started: queues=%s threads=%d", self.name, self.queues.patterns, self.threads)
         try:
             while not self.stopping.is_set():
@@ -200,9 +211,12 @@ class Worker(Actor):
             self._after_outage(pool, jobs)
         self.recovered()
         pool.submit([(job, self._is_async(job)) for job in jobs])
+        if jobs:
+            self.idle.reset()
         if len(jobs) < idle:
-            # The queues are empty (or paused): wait for more.
-            self.sleep(self.polling_interval)
+            # The queues are empty (or paused): wait for more, longer while they stay so.
+            listening = self.listener is not None and self.listener.connected
+            self.sleep(self.idle.polled(found=bool(jobs), listening=listening))
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
         if not self.isolation:
@@ -227,7 +241,9 @@ class Worker(Actor):
             log.warning("%s: released %d claim(s) lost in the outage", self.name, released)
 
     def _on_ready(self, queue: str) -> None:
-        if self.queues.matches(queue):
+        # "": the listener (re)connected or lost its connection: look now, whatever queue.
+        if not queue or self.queues.matches(queue):
+            self.idle.reset()
             self.wake.set()
 
     def _is_async(self, job: ClaimedJob) -> bool:
@@ -277,3 +293,32 @@ class Worker(Actor):
             if pool.wait_empty(min(0.1, max(0.0, deadline - time.monotonic()))):
                 return True
         return pool.wait_empty(0)
+
+
+class IdlePolls:
+    """How long an idle worker waits before its next poll: ``polling_interval`` after a
+    poll that found work, doubling with each empty poll up to ``polling_interval`` x
+    ``cap`` — or, while a LISTEN connection is up to wake it, up to ``notify_interval``.
+    A notification (`reset`) starts it over at once. Counters for tests and metrics."""
+
+    def __init__(self, interval: float, cap: float, notify_interval: float) -> None:
+        self.interval, self.cap, self.notify_interval = interval, cap, notify_interval
+        self.empty = 0  # empty polls in a row
+        self.last_wait = interval
+        self.resets = 0
+        self.waits: deque[float] = deque(maxlen=64)  # the latest waits, for tests
+
+    def polled(self, *, found: bool, listening: bool) -> float:
+        """The wait after a poll that claimed fewer jobs than it could take."""
+        self.empty = 0 if found else self.empty + 1
+        longest = self.interval * self.cap
+        if listening:
+            longest = max(longest, self.notify_interval)
+        self.last_wait = min(longest, self.interval * 2 ** min(max(0, self.empty - 1), 64))
+        self.waits.append(self.last_wait)
+        return self.last_wait
+
+    def reset(self) -> None:
+        """Work was found, or a notification came: the next wait is the shortest."""
+        self.empty = 0
+        self.resets += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .base import utcnow
 from .capabilities import Capabilities
+from .clock import DEFAULT_TOLERANCE, Clock
 from .engine import make_engine
 from .failed import FailedFilter
 from .generic import Store
@@ -31,6 +32,7 @@ def open_store(
     transaction_pooling: bool = False,
     listen_url: str | None = None,
     migrate_url: str | None = None,
+    clock_tolerance: float = DEFAULT_TOLERANCE,
 ) -> Store:
     """The store for ``url``: with the database's fast paths unless ``fast_paths`` is
     False (the conformance suite runs the generic verbs on PostgreSQL that way);
@@ -45,18 +47,21 @@ def open_store(
         cls = SqliteStore
     elif fast_paths and caps.writable_cte and caps.copy_from:
         cls = PostgresStore
-    return cls(
+    store = cls(
         engine,
         preserve_finished_jobs=preserve_finished_jobs,
         transaction_pooling=transaction_pooling,
         listen_url=listen_url,
         migrate_url=migrate_url,
     )
+    store.clock.tolerance = clock_tolerance
+    return store
 
 
 __all__ = [
     "Capabilities",
     "ClaimedJob",
+    "Clock",
     "FailedFilter",
     "JobRow",
     "Listener",

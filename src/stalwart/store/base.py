@@ -11,11 +11,12 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine
+from sqlalchemy import Connection, CursorResult, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseUnavailable, SchemaNotMigrated
 from .capabilities import Capabilities, is_disconnect, is_missing_schema, is_retryable
+from .clock import Clock
 
 T = TypeVar("T")
 log = logging.getLogger("stalwart.store")
@@ -30,7 +31,9 @@ def inserted_id(result: CursorResult[Any]) -> int:
 
 
 def utcnow() -> datetime:
-    """Naive UTC: every timestamp column holds UTC without a zone."""
+    """This host's time, naive UTC (every timestamp column holds UTC without a zone).
+    Times that decide when something runs or dies come from the store's `Clock` instead
+    (the database's time)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -100,6 +103,16 @@ class StoreBase:
         self.caps = Capabilities.of(engine.dialect)
         # For work done in one statement: atomic on its own, so no BEGIN/COMMIT round trips.
         self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # The database's time, as this host reads it (`clock.py`).
+        self.clock = Clock(self.clock_read if self.caps.utc_now_sql else None)
+
+    def clock_read(self) -> datetime:
+        """The database's own time now, naive UTC (where it has its own: `Clock`)."""
+        sql = self.caps.utc_now_sql
+        if sql is None:
+            return utcnow()
+        value = self.run_statement(lambda conn: conn.execute(text(sql)).scalar_one())
+        return as_datetime(value)
 
     def read(self, body: Callable[[Connection], T]) -> T:
         """`run` for a body that only reads: retried once on a lost connection wherever it

@@ -14,7 +14,7 @@ from ..errors import BatchNotFound
 from ..names import is_job_id
 from . import flow
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 from .jobs import job_rows
 from .records import JobRow
 
@@ -52,13 +52,15 @@ class BatchesStore(StoreBase):
         conn: Connection | None = None,
     ) -> int:
         """A new, open batch; its id. With ``conn``, in the caller's transaction."""
-        return self.using(conn, lambda c: flow.create_batch(c, description, callbacks, utcnow()))
+        return self.using(
+            conn, lambda c: flow.create_batch(c, description, callbacks, self.clock.now())
+        )
 
     def batch_close(self, batch_id: int, conn: Connection | None = None) -> None:
         """No more jobs but its own jobs' fan-out: finished (callbacks enqueued) at once
         if nothing is pending."""
         placer = cast(flow.Placer, self)
-        self.using(conn, lambda c: flow.close_batch(placer, c, batch_id, utcnow()))
+        self.using(conn, lambda c: flow.close_batch(placer, c, batch_id, self.clock.now()))
 
     def batch_get(self, batch_id: int) -> BatchRow:
         rows = self.run(lambda c: _batches(c, select(b).where(b.c.id == batch_id)))
@@ -117,7 +119,7 @@ class BatchesStore(StoreBase):
         """Let go (or fail) waiting jobs whose dependency was running when they were
         enqueued and has ended since; how many."""
         placer = cast(flow.Placer, self)
-        return self.run(lambda c: flow.recheck_waiting(placer, c, batch_size, utcnow()))
+        return self.run(lambda c: flow.recheck_waiting(placer, c, batch_size, self.clock.now()))
 
 
 def _batches(conn: Connection, q: Any) -> list[BatchRow]:

@@ -38,6 +38,9 @@ class Capabilities:
     # Where a cheap row-count estimate of a big table comes from (the dashboard):
     # "pg_class" (reltuples), "information_schema" (TABLE_ROWS) or "none" (capped count).
     row_estimate: str = "none"
+    # A SELECT of the database's own time in naive UTC, microseconds (`clock.py`); None
+    # where the database runs on this host's clock (SQLite, a file on this machine).
+    utc_now_sql: str | None = None
 
     @classmethod
     def of(cls, dialect: Dialect) -> Capabilities:
@@ -56,6 +59,7 @@ class Capabilities:
                 writable_cte=True,
                 delete_returning=True,
                 row_estimate="pg_class",
+                utc_now_sql="SELECT CAST(clock_timestamp() AT TIME ZONE 'UTC' AS TIMESTAMP)",
             )
         if name in ("mysql", "mariadb"):
             return cls(
@@ -71,6 +75,7 @@ class Capabilities:
                 truncate=True,
                 delete_returning=bool(dialect.delete_returning),
                 row_estimate="information_schema",
+                utc_now_sql="SELECT UTC_TIMESTAMP(6)",
             )
         if name == "sqlite":
             return cls(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 
 from . import flow
 from . import schema as s
-from .base import StoreBase, driver_sql, epoch_timestamp, from_epoch, utcnow
+from .base import StoreBase, driver_sql, epoch_timestamp, from_epoch
 from .history import add_history
 from .records import Outcome
 from .semaphores import Waiting, make_ready, release
@@ -70,13 +71,17 @@ class ClaimedStore(StoreBase):
         return owned
 
     def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
-        release(conn, [o.concurrency_limits for o in done if o.concurrency_limits])
+        release(
+            conn, [o.concurrency_limits for o in done if o.concurrency_limits], self.clock.now()
+        )
         # Jobs of a batch or with dependents: their end is counted (known at claim time,
         # so a plain job's completion does no more than before).
         ended = [(o.job_id, True) for o in done if o.workflow]
         if not self.preserve_finished_jobs:
             if ended:
-                flow.settle(cast(flow.Placer, self), conn, ended, utcnow())  # before their rows go
+                flow.settle(
+                    cast(flow.Placer, self), conn, ended, self.clock.now()
+                )  # before their rows go
             conn.execute(delete(j).where(j.c.id.in_([o.job_id for o in done])))
             return
         # One row of parameters per job, sent to the driver as they are.
@@ -88,7 +93,7 @@ class ClaimedStore(StoreBase):
             ],
         )
         if ended:
-            flow.settle(cast(flow.Placer, self), conn, ended, utcnow())
+            flow.settle(cast(flow.Placer, self), conn, ended, self.clock.now())
 
     def _write_failures(self, conn: Connection, outcomes: Sequence[Outcome]) -> None:
         ids = [o.job_id for o in outcomes]
@@ -98,7 +103,7 @@ class ClaimedStore(StoreBase):
             ).where(j.c.id.in_(ids))
         ).all()
         current = {int(r.id): r for r in rows}
-        now = utcnow()
+        now = self.clock.now()
         # Leaving claimed releases the job's slots; a retry takes them again when due.
         release(conn, [o.concurrency_limits for o in outcomes if o.concurrency_limits], now)
         updates: list[dict[str, Any]] = []
@@ -215,7 +220,7 @@ class ClaimedStore(StoreBase):
             q = q.where(c.c.job_id.in_(list(job_ids)))
         ids = [int(i) for i in conn.execute(q).scalars()]
         if ids:
-            requeue(conn, ids)
+            requeue(conn, ids, self.clock.now())
             conn.execute(delete(c).where(c.c.job_id.in_(ids)))
             cut = sorted(set(ids) & set(interrupted))
             if cut:
@@ -274,7 +279,7 @@ class ClaimedStore(StoreBase):
         )
         rows = conn.execute(q.with_for_update()).all()
         out = Recovery()
-        now = utcnow()
+        now = self.clock.now()
         ran = [r for r in rows if running is None or int(r.id) in running]
         out.handed_back = [int(r.id) for r in rows if r not in ran]
         out.labels = {int(r.id): (str(r.queue_name), str(r.task_name)) for r in ran}
@@ -296,7 +301,7 @@ class ClaimedStore(StoreBase):
         if ids:
             conn.execute(delete(c).where(c.c.job_id.in_(ids)))
         if out.handed_back:
-            requeue(conn, out.handed_back)
+            requeue(conn, out.handed_back, now)
         # A crash charged and retried, or a suspect: it runs next alone, in a process of
         # its own, still holding its slots.
         again = [r for r in ran if int(r.id) in out.retried or int(r.id) in out.suspects]
@@ -373,9 +378,8 @@ def _owner_is(process_id: int | None) -> Any:
     return c.c.process_id.is_(None) if process_id is None else c.c.process_id == process_id
 
 
-def requeue(conn: Connection, job_ids: Sequence[int]) -> None:
+def requeue(conn: Connection, job_ids: Sequence[int], now: datetime) -> None:
     """Put jobs back in ready, with their queue and priority."""
-    now = utcnow()
     conn.execute(
         insert(s.ready_executions).from_select(
             ["job_id", "queue_name", "priority", "created_at"],

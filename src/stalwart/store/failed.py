@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, delete, select
 
 from ..names import is_job_id
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 from .flow import Placer, reopen_retried, settle
 from .semaphores import Waiting, make_ready
 
@@ -96,9 +96,10 @@ class FailedStore(StoreBase):
         discarded = make_ready(
             conn,
             [Waiting(int(r.id), r.queue_name, int(r.priority), r.concurrency_limits) for r in rows],
+            self.clock.now(),
         )
         if discarded:
-            settle(cast(Placer, self), conn, [(i, False) for i in discarded], utcnow())
+            settle(cast(Placer, self), conn, [(i, False) for i in discarded], self.clock.now())
 
     @staticmethod
     def _discard_batch(conn: Connection, ids: list[int]) -> None:

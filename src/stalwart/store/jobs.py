@@ -13,7 +13,7 @@ from ..errors import Cancelled, JobNotFound, UniqueJobExists, error_record
 from ..names import is_job_id
 from . import flow
 from . import schema as s
-from .base import StoreBase, inserted_id, utcnow
+from .base import StoreBase, inserted_id
 from .cancellations import request_cancel
 from .records import JobRow, NewJob
 from .semaphores import Waiting, make_ready, release
@@ -38,7 +38,7 @@ class JobsStore(StoreBase):
         """
         if not jobs:
             return []
-        return self.using(conn, lambda c: self._insert_jobs(c, jobs, now or utcnow()))
+        return self.using(conn, lambda c: self._insert_jobs(c, jobs, now or self.clock.now()))
 
     def _insert_jobs(self, conn: Connection, jobs: Sequence[NewJob], now: datetime) -> list[int]:
         if any(x.batch_id is not None or x.after for x in jobs):
@@ -148,7 +148,7 @@ class JobsStore(StoreBase):
         for its worker. False if it has ended (or never existed)."""
 
         def body(conn: Connection) -> bool:
-            now = utcnow()
+            now = self.clock.now()
             if _cancel_waiting(conn, job_id, now, "by request"):
                 flow.settle(self, conn, [(job_id, False)], now)
                 return True

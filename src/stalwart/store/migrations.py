@@ -25,6 +25,7 @@ from sqlalchemy.schema import CreateColumn
 from . import schema as s
 from .base import utcnow
 from .capabilities import Capabilities
+from .notify import CHANNEL
 from .schema import Timestamp, metadata
 
 
@@ -118,6 +119,37 @@ def _workflows(conn: Connection, caps: Capabilities) -> None:
     _tune_queue_tables(conn, caps, (s.waiting_executions.name, s.batches.name))
 
 
+def _clock_offset(conn: Connection, caps: Capabilities) -> None:
+    column = CreateColumn(s.processes.c.clock_offset).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {s.processes.name} ADD COLUMN {column}"))
+
+
+def _ready_notify(conn: Connection, caps: Capabilities) -> None:
+    """Where the database notifies: every insert into ready notifies its queues (once
+    per queue per statement; identical notifications of a transaction are folded into
+    one), whichever path made the jobs ready — a hand-back, a retry from the dashboard,
+    an unblocked job — so idle workers may poll seldom (`notify.py`)."""
+    if not caps.notify:
+        return
+    conn.execute(
+        text(
+            "CREATE OR REPLACE FUNCTION stalwart_notify_ready() RETURNS trigger"
+            " LANGUAGE plpgsql AS $$ BEGIN"
+            f" PERFORM pg_notify('{CHANNEL}', q) FROM"
+            " (SELECT DISTINCT queue_name AS q FROM stalwart_new_ready) AS queues;"
+            " RETURN NULL; END $$"
+        )
+    )
+    conn.execute(text(f"DROP TRIGGER IF EXISTS stalwart_ready_notify ON {s.ready_executions.name}"))
+    conn.execute(
+        text(
+            f"CREATE TRIGGER stalwart_ready_notify AFTER INSERT ON {s.ready_executions.name}"
+            " REFERENCING NEW TABLE AS stalwart_new_ready FOR EACH STATEMENT"
+            " EXECUTE FUNCTION stalwart_notify_ready()"
+        )
+    )
+
+
 # In order. A database created fresh is stamped with all of them.
 MIGRATIONS: list[Migration] = [
     Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
@@ -133,6 +165,16 @@ MIGRATIONS: list[Migration] = [
         "workflows: batches, job dependencies, waiting executions; batch_id, "
         "has_dependents and progress of jobs",
         _workflows,
+    ),
+    Migration(
+        "0005",
+        "stalwart_processes.clock_offset: each host's clock against the database's",
+        _clock_offset,
+    ),
+    Migration(
+        "0006",
+        "PostgreSQL: a trigger notifies idle workers of every insert into ready",
+        _ready_notify,
     ),
 ]
 
@@ -159,6 +201,7 @@ def migrate(engine: Engine, caps: Capabilities) -> list[str]:
                 # Fresh database: the declared schema at once, stamped with every version.
                 metadata.create_all(conn)
                 _tune_queue_tables(conn, caps)
+                _ready_notify(conn, caps)
                 _stamp(conn, MIGRATIONS)
                 return [m.version for m in MIGRATIONS]
         done = []

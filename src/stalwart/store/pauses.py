@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, insert, select
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 
 p = s.pauses
 
@@ -17,7 +17,7 @@ class PausesStore(StoreBase):
         def body(conn: Connection) -> bool:
             if conn.execute(select(p.c.queue_name).where(p.c.queue_name == queue_name)).first():
                 return False
-            conn.execute(insert(p).values(queue_name=queue_name, created_at=utcnow()))
+            conn.execute(insert(p).values(queue_name=queue_name, created_at=self.clock.now()))
             return True
 
         return self.run(body)

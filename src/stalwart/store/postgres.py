@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import schema as s
-from .base import utcnow
 from .capabilities import Capabilities
 from .flow import settle
 from .generic import Store
@@ -139,7 +138,7 @@ class PostgresStore(Store):
         mine = set(finished)
         ended = [(o.job_id, True) for o in done if o.workflow and o.job_id in mine]
         if ended:
-            settle(self, conn, ended, utcnow())
+            settle(self, conn, ended, self.clock.now())
         return finished
 
     def _finish(

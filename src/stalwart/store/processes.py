@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from . import schema as s
-from .base import StoreBase, inserted_id, utcnow
+from .base import StoreBase, inserted_id
 
 pr = s.processes
 
@@ -26,6 +26,9 @@ class ProcessRow:
     metadata: dict[str, Any]
     last_heartbeat_at: datetime
     created_at: datetime
+    # Seconds this host's clock is behind the database's (negative: ahead), as last
+    # measured; None for a row written before clocks were measured.
+    clock_offset: float | None = None
 
 
 class ProcessesStore(StoreBase):
@@ -39,7 +42,7 @@ class ProcessesStore(StoreBase):
         supervisor_id: int | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> int:
-        now = utcnow()
+        now = self.clock.now()
         row = {
             "kind": kind,
             "name": name,
@@ -49,19 +52,20 @@ class ProcessesStore(StoreBase):
             "metadata": json.dumps(metadata or {}),
             "last_heartbeat_at": now,
             "created_at": now,
+            "clock_offset": self.clock.offset,
         }
         return self.run(lambda conn: inserted_id(conn.execute(insert(pr), row)))
 
     def process_heartbeat(self, process_id: int) -> bool:
-        """Record a heartbeat; False if the row is gone (we were pruned as dead)."""
-        return self.run(
-            lambda conn: (
-                conn.execute(
-                    update(pr).where(pr.c.id == process_id).values(last_heartbeat_at=utcnow())
-                ).rowcount
-                > 0
-            )
+        """Record a heartbeat (and this host's clock offset); False if the row is gone
+        (we were pruned as dead). One statement, no transaction around it: the idle
+        fleet's steady cost."""
+        q = (
+            update(pr)
+            .where(pr.c.id == process_id)
+            .values(last_heartbeat_at=self.clock.now(), clock_offset=self.clock.offset)
         )
+        return self.run_statement(lambda conn: conn.execute(q).rowcount > 0)
 
     def process_deregister(self, process_id: int) -> None:
         self.run(lambda conn: conn.execute(delete(pr).where(pr.c.id == process_id)))
@@ -71,7 +75,7 @@ class ProcessesStore(StoreBase):
         return self.read(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
 
     def processes_stale(self, alive_threshold: timedelta) -> list[ProcessRow]:
-        cutoff = utcnow() - alive_threshold
+        cutoff = self.clock.now() - alive_threshold
         q = select(pr).where(pr.c.last_heartbeat_at < cutoff).order_by(pr.c.id)
         return self.read(lambda conn: [_row(r) for r in conn.execute(q).mappings()])
 
@@ -91,4 +95,5 @@ def _row(r: Any) -> ProcessRow:
         metadata=json.loads(r["metadata"]) if r["metadata"] else {},
         last_heartbeat_at=r["last_heartbeat_at"],
         created_at=r["created_at"],
+        clock_offset=None if r["clock_offset"] is None else float(r["clock_offset"]),
     )

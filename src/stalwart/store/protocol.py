@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from .batches import BatchRow, Link
 from .claimed import Recovery
+from .clock import Clock
 from .failed import FailedFilter
 from .processes import ProcessRow
 from .rates import RateDenied
@@ -29,10 +30,21 @@ from .recurring import RecurringTaskRow
 class Listener(Protocol):
     """A background wake-up source: calls back when jobs become ready."""
 
+    # Whether it is listening now (while it is, pollers may wait long between polls).
+    connected: bool
+
     def start(self) -> None: ...
 
 
 class StoreProtocol(Protocol):
+    # The database's time, read off this host's clock plus a measured offset.
+    clock: Clock
+
+    # ---- the clock ----
+    def clock_read(self) -> datetime:
+        """The database's own time now, naive UTC (SQLite: this host's)."""
+        ...
+
     # ---- schema ----
     def migrate(self) -> list[str]: ...
     def pending_migrations(self) -> list[str]: ...

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, up
 from sqlalchemy.exc import IntegrityError
 
 from . import schema as s
-from .base import StoreBase, from_epoch, to_epoch, utcnow
+from .base import StoreBase, from_epoch, to_epoch
 from .flow import Placer, settle
 from .semaphores import Waiting, make_ready
 
@@ -81,7 +81,7 @@ class RatesStore(StoreBase):
     def _acquire(
         self, conn: Connection, job_id: int, priority: int, rates: list[dict[str, Any]], at: float
     ) -> RateDenied | None:
-        now = utcnow()
+        now = self.clock.now()
         granted: list[tuple[str, list[float]]] = []
         denied: list[RateDenied] = []
         for rate in rates:
@@ -105,7 +105,7 @@ class RatesStore(StoreBase):
     def throttled_release(self, batch_size: int = 100) -> int:
         """Let the heads of due lines go back to ready, as many as their rate has starts
         free now; push the rest's next look to when the next start frees."""
-        now = utcnow()
+        now = self.clock.now()
         keys_q = (
             select(th.c.rate_key)
             .where(th.c.due_at <= now)

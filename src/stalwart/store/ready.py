@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, Text, select, type_coerce
 
 from . import schema as s
-from .base import StoreBase, as_datetime, driver_sql, driver_timestamp, utcnow
+from .base import StoreBase, as_datetime, driver_sql, driver_timestamp
 from .protocol import Listener
 from .records import ClaimedJob, QueueSelector
 
@@ -77,7 +77,7 @@ class ReadyStore(StoreBase):
     def _claim(
         self, conn: Connection, process_id: int | None, queues: QueueSelector, limit: int
     ) -> list[ClaimedJob]:
-        now = utcnow()
+        now = self.clock.now()
         claimed: list[ClaimedJob] = []
         for pattern in queues.patterns:
             remaining = limit - len(claimed)

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import schema as s
-from .base import utcnow
 from .jobs import JobsStore
 from .records import NewJob
 
@@ -75,13 +74,13 @@ def _row(r: Any) -> RecurringTaskRow:
 
 class RecurringStore(JobsStore):
     def recurring_upsert(self, task: RecurringTaskRow) -> None:
-        self.run(lambda conn: _upsert(conn, task, utcnow()))
+        self.run(lambda conn: _upsert(conn, task, self.clock.now()))
 
     def recurring_sync_static(self, tasks: Sequence[RecurringTaskRow]) -> None:
         """Make the static (config-defined) tasks exactly ``tasks``; run-time ones stay."""
 
         def body(conn: Connection) -> None:
-            now = utcnow()
+            now = self.clock.now()
             for task in tasks:
                 _upsert(conn, task, now)
             keys = [t.key for t in tasks]
@@ -109,7 +108,7 @@ class RecurringStore(JobsStore):
         the (task, run time) row is unique, so of many schedulers exactly one wins."""
 
         def body(conn: Connection) -> int | None:
-            now = utcnow()
+            now = self.clock.now()
             try:
                 with conn.begin_nested():
                     conn.execute(insert(rx).values(task_key=key, run_at=run_at, created_at=now))

@@ -8,7 +8,7 @@ from typing import cast
 from sqlalchemy import Connection, delete, insert, literal, select
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 from .flow import Placer, settle
 from .semaphores import Waiting, make_ready
 
@@ -18,7 +18,7 @@ sch = s.scheduled_executions
 class ScheduledStore(StoreBase):
     def scheduled_dispatch_due(self, batch_size: int, now: datetime | None = None) -> int:
         """Move up to ``batch_size`` due scheduled jobs to ready; return how many moved."""
-        at = now or utcnow()
+        at = now or self.clock.now()
         return self.run(lambda conn: self._dispatch(conn, at, batch_size))
 
     def _dispatch(self, conn: Connection, now: datetime, batch_size: int) -> int:

@@ -256,6 +256,8 @@ processes = Table(
     Column("metadata", LongText, nullable=True),
     Column("last_heartbeat_at", Timestamp, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # Seconds the host's clock is behind the database's (negative: ahead), last measured.
+    Column("clock_offset", Float, nullable=True),
     UniqueConstraint("name", name="uq_stalwart_processes_name"),
     Index("ix_stalwart_processes_heartbeat", "last_heartbeat_at"),
     Index("ix_stalwart_processes_supervisor", "supervisor_id"),

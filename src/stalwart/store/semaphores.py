@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import Discarded, error_record
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 
 sem = s.semaphores
 blk = s.blocked_executions
@@ -93,11 +93,11 @@ def acquire_all(conn: Connection, limits: list[dict[str, Any]], now: datetime) -
     return None
 
 
-def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime | None = None) -> list[int]:
+def make_ready(conn: Connection, jobs: Sequence[Waiting], now: datetime) -> list[int]:
     """Put jobs in ready — or, for jobs over a concurrency limit, in blocked (or failed,
     for a limit with on_conflict="discard"). Returns the ids of the jobs discarded (they
     ended: their batch and dependents must hear of it, `flow.settle`)."""
-    at = now or utcnow()
+    at = now
     ready: list[dict[str, Any]] = []
     discarded: list[int] = []
     for job in jobs:
@@ -148,11 +148,9 @@ def _discard(conn: Connection, job: Waiting, key: str, now: datetime) -> None:
     )
 
 
-def release(
-    conn: Connection, limits_texts: Sequence[str | None], now: datetime | None = None
-) -> None:
+def release(conn: Connection, limits_texts: Sequence[str | None], now: datetime) -> None:
     """Give back the slots of jobs leaving claimed, then unblock who can run now."""
-    at = now or utcnow()
+    at = now
     keys: list[str] = []
     for text in limits_texts:
         for limit in parse_limits(text):
@@ -209,7 +207,7 @@ class SemaphoresStore(StoreBase):
     def semaphores_maintain(self, batch_size: int = 500) -> tuple[int, int]:
         """Expire semaphores past their time and unblock the jobs that can run now;
         returns (semaphores expired, jobs unblocked)."""
-        now = utcnow()
+        now = self.clock.now()
 
         def expire(conn: Connection) -> list[str]:
             keys = [

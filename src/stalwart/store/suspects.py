@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, exists, or_, select
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 from .ready import claim_rows, claimed_job, queue_condition
 from .records import ClaimedJob, QueueSelector
 
@@ -23,7 +23,7 @@ class SuspectsStore(StoreBase):
         """Claim the first suspect of these queues, in priority then FIFO order."""
 
         def body(conn: Connection) -> ClaimedJob | None:
-            now = utcnow()
+            now = self.clock.now()
             for pattern in queues.patterns:
                 rows = claim_rows(conn, sx, queue_condition(pattern, sx), 1, process_id, now)
                 if rows:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, case, delete, exists, func, or_, select, text
 
 from . import schema as s
-from .base import StoreBase, utcnow
+from .base import StoreBase
 
 # The execution tables of jobs that are not finished and not failed.
 _WAITING_OR_RUNNING = (
@@ -31,7 +31,7 @@ class UpkeepStore(StoreBase):
         probes = [exists(select(t.c.job_id)) for t in _WAITING_OR_RUNNING]
         scheduled, throttled = select(sch.c.job_id), select(th.c.job_id)
         if within is not None:
-            soon = utcnow() + within
+            soon = self.clock.now() + within
             scheduled = scheduled.where(sch.c.scheduled_at <= soon)
             throttled = throttled.where(th.c.due_at <= soon)
         probes += [exists(scheduled), exists(throttled)]
@@ -59,7 +59,7 @@ class UpkeepStore(StoreBase):
         ]
         scheduled = select(func.count()).select_from(sch)
         if due_only:
-            scheduled = scheduled.where(sch.c.scheduled_at <= utcnow())
+            scheduled = scheduled.where(sch.c.scheduled_at <= self.clock.now())
         total = select(sum(counts[1:], counts[0]) + scheduled.scalar_subquery())
         return self.read(lambda conn: int(conn.execute(total).scalar_one()))
 

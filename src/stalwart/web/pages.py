@@ -17,6 +17,7 @@ from ..schedules import parse_schedule
 from ..serialization import loads
 from ..store import utcnow
 from ..store.audit import AuditEvent
+from ..store.clock import describe_offset
 from ..store.reads import JobFilter, bounds, limit_keys
 from ..store.statuses import STATUSES, status_named
 from .activity import activity, hour_window, latency_chart, throughput_chart
@@ -240,7 +241,7 @@ def processes_page(request: Request) -> Response:
     held: dict[int | None, list[int]] = {}
     for job_id, process_id, _pid, _name in store.claimed_with_process():
         held.setdefault(process_id, []).append(job_id)
-    now = utcnow()
+    now = s.app.now()  # the database's time, as heartbeats are written
     threshold = timedelta(seconds=s.app.config.alive_threshold)
     hosts: dict[str, list[Any]] = {}
     for p in procs:
@@ -249,6 +250,9 @@ def processes_page(request: Request) -> Response:
                 "p": p,
                 "alive": now - p.last_heartbeat_at <= threshold,
                 "jobs": held.get(p.id, []),
+                "clock": describe_offset(p.clock_offset),
+                "clock_off": p.clock_offset is not None
+                and abs(p.clock_offset) > s.app.config.clock_tolerance,
             }
         )
     return render(
@@ -257,6 +261,7 @@ def processes_page(request: Request) -> Response:
         hosts=hosts,
         orphans=held.get(None, []),
         threshold=s.app.config.alive_threshold,
+        tolerance=s.app.config.clock_tolerance,
         refresh=True,
     )
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, func, select, text
 
 from .. import schema as s
-from ..base import StoreBase, utcnow
+from ..base import StoreBase
 from ..statuses import EXECUTIONS
 
 __all__ = ["RECENT_JOBS", "FleetReads"]
@@ -29,7 +29,7 @@ class FleetReads(StoreBase):
     def processes_by_kind(self, alive_threshold: float) -> dict[str, int]:
         """Processes with a heartbeat within ``alive_threshold`` seconds, by kind."""
         pr = s.processes
-        since = utcnow() - timedelta(seconds=alive_threshold)
+        since = self.clock.now() - timedelta(seconds=alive_threshold)
         q = (
             select(pr.c.kind, func.count())
             .where(pr.c.last_heartbeat_at >= since)
