@@ -111,7 +111,8 @@ class StoreBase:
         sql = self.caps.utc_now_sql
         if sql is None:
             return utcnow()
-        value = self.run_statement(lambda conn: conn.execute(text(sql)).scalar_one())
+        # `run`, not `run_statement`: see `process_heartbeat`.
+        value = self.run(lambda conn: conn.execute(text(sql)).scalar_one())
         return as_datetime(value)
 
     def read(self, body: Callable[[Connection], T]) -> T:

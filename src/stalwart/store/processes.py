@@ -58,14 +58,15 @@ class ProcessesStore(StoreBase):
 
     def process_heartbeat(self, process_id: int) -> bool:
         """Record a heartbeat (and this host's clock offset); False if the row is gone
-        (we were pruned as dead). One statement, no transaction around it: the idle
-        fleet's steady cost."""
+        (we were pruned as dead). In a transaction, not on the autocommit engine: on
+        MySQL, switching a pooled connection to autocommit is a round trip whose
+        failure after a server restart escapes as a raw driver error."""
         q = (
             update(pr)
             .where(pr.c.id == process_id)
             .values(last_heartbeat_at=self.clock.now(), clock_offset=self.clock.offset)
         )
-        return self.run_statement(lambda conn: conn.execute(q).rowcount > 0)
+        return self.run(lambda conn: conn.execute(q).rowcount > 0)
 
     def process_deregister(self, process_id: int) -> None:
         self.run(lambda conn: conn.execute(delete(pr).where(pr.c.id == process_id)))
