@@ -9,22 +9,24 @@ reason (`stalwart.toml: workers[0].threads: expected an integer >= 1, got 'five'
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .config_values import (
+    DISPATCHER_KEYS,
+    RECURRING_KEYS,
+    TOP_KEYS,
+    WORKER_KEYS,
+    Bad,
+)
 from .errors import ConfigError
-from .names import check_queue_name, check_queue_pattern
 from .schedules import parse_schedule
 
 DEFAULT_DATABASE_URL = "sqlite:///stalwart.db"
 ENV_PREFIX = "STALWART_"
-_APP_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 @dataclass(frozen=True)
@@ -113,166 +115,6 @@ class Config:
         }
 
 
-# ---- value checkers: each returns the clean value or raises _Bad(reason) ----
-
-
-class _Bad(Exception):
-    pass
-
-
-def _int(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
-    def check(v: Any) -> int:
-        ok = isinstance(v, int) and not isinstance(v, bool)
-        if not ok or v < minimum or (maximum is not None and v > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            raise _Bad(f"expected an integer {bound}, got {v!r}")
-        return int(v)
-
-    return check
-
-
-def _prefetch(v: Any) -> int | str:
-    if v == "auto":
-        return "auto"
-    try:
-        return _int(0, 100_000)(v)
-    except _Bad:
-        raise _Bad(f'expected "auto" or an integer from 0 to 100000, got {v!r}') from None
-
-
-def _duration(minimum: float = 0.0) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
-        seconds: float | None = None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            seconds = float(v)
-        elif isinstance(v, str) and (m := _DURATION.match(v)):
-            seconds = float(m.group(1)) * _UNITS[m.group(2)]
-        if seconds is None or seconds < minimum or seconds != seconds:
-            raise _Bad(
-                f"expected a duration >= {minimum:g} s (seconds, or a string like "
-                f"'500ms', '30s', '5m', '2h', '7d'), got {v!r}"
-            )
-        return seconds
-
-    return check
-
-
-def _bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise _Bad(f"expected true or false, got {v!r}")
-
-
-def _str(v: Any) -> str:
-    if isinstance(v, str) and v.strip():
-        return v
-    raise _Bad(f"expected a non-empty string, got {v!r}")
-
-
-def _app_path(v: Any) -> str:
-    if isinstance(v, str) and _APP_PATH.match(v):
-        return v
-    raise _Bad(f"expected 'module.path:attribute' (e.g. 'myproject.jobs:app'), got {v!r}")
-
-
-def _queues(v: Any) -> tuple[str, ...]:
-    if isinstance(v, str):
-        v = [v]
-    if not isinstance(v, list) or not v:
-        raise _Bad(f"expected a non-empty list of queue names, got {v!r}")
-    for q in v:
-        try:
-            check_queue_pattern(q)
-        except ValueError as exc:
-            raise _Bad(str(exc)) from None
-    return tuple(v)
-
-
-def _queue_name(v: Any) -> str:
-    try:
-        return check_queue_name(v, "queue")
-    except ValueError as exc:
-        raise _Bad(str(exc)) from None
-
-
-def _log_level(v: Any) -> str:
-    if isinstance(v, str) and v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        return v.upper()
-    raise _Bad(f"expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {v!r}")
-
-
-def _one_of(*choices: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v in choices:
-            return str(v)
-        raise _Bad(f"expected one of {', '.join(choices)}, got {v!r}")
-
-    return check
-
-
-def _list(v: Any) -> tuple[Any, ...]:
-    if isinstance(v, list):
-        return tuple(v)
-    raise _Bad(f"expected a list, got {v!r}")
-
-
-def _table(v: Any) -> dict[str, Any]:
-    if isinstance(v, dict):
-        return dict(v)
-    raise _Bad(f"expected a table, got {v!r}")
-
-
-_TOP: dict[str, Callable[[Any], Any]] = {
-    "app": _app_path,
-    "database_url": _str,
-    "transaction_pooling": _bool,
-    "listen_url": _str,
-    "migrate_url": _str,
-    "preserve_finished_jobs": _bool,
-    "clear_finished_jobs_after": _duration(0),
-    "shutdown_timeout": _duration(0),
-    "timeout_grace": _duration(0),
-    "heartbeat_interval": _duration(0.1),
-    "alive_threshold": _duration(1),
-    "clock_tolerance": _duration(0),
-    "max_crashes": _int(1),
-    "log_level": _log_level,
-    "log_format": _one_of("text", "json"),
-    "metrics_port": _int(1, 65535),
-    "health_port": _int(1, 65535),
-    "probe_host": _str,
-    "metrics_token": _str,
-    "scheduler": _bool,
-}
-_WORKER: dict[str, Callable[[Any], Any]] = {
-    "queues": _queues,
-    "threads": _int(1, 1000),
-    "processes": _int(1, 256),
-    "polling_interval": _duration(0.001),
-    "prefetch": _prefetch,
-    "idle_backoff_cap": _int(1, 100_000),
-    "notify_polling_interval": _duration(0.001),
-}
-_DISPATCHER: dict[str, Callable[[Any], Any]] = {
-    "polling_interval": _duration(0.001),
-    "batch_size": _int(1, 100_000),
-    "concurrency_maintenance_interval": _duration(0.1),
-}
-_RECURRING: dict[str, Callable[[Any], Any]] = {
-    "schedule": _str,
-    "task": _str,
-    "command": _str,
-    "args": _list,
-    "kwargs": _table,
-    "queue_name": _queue_name,
-    "priority": _int(-100, 100),
-    "description": _str,
-    "time_zone": _str,
-    "missed": _one_of("skip", "latest", "all"),
-    "missed_window": _duration(0),
-}
-
-
 def _check_section(
     raw: Mapping[str, Any],
     spec: Mapping[str, Callable[[Any], Any]],
@@ -288,7 +130,7 @@ def _check_section(
             continue
         try:
             clean[key] = checker(value)
-        except _Bad as bad:
+        except Bad as bad:
             problems.append(f"{where}{key}: {bad}")
     return clean
 
@@ -299,17 +141,17 @@ def parse_config(raw: Mapping[str, Any], source: str = "config") -> Config:
     prefix = f"{source}: "
     sections = {"workers", "dispatchers", "recurring"}
     top = {k: v for k, v in raw.items() if k not in sections}
-    values: dict[str, Any] = _check_section(top, _TOP, prefix, problems)
+    values: dict[str, Any] = _check_section(top, TOP_KEYS, prefix, problems)
 
     if "workers" in raw:
         values["workers"] = tuple(
-            WorkerConfig(**_check_section(w, _WORKER, f"{prefix}workers[{i}].", problems))
+            WorkerConfig(**_check_section(w, WORKER_KEYS, f"{prefix}workers[{i}].", problems))
             for i, w in enumerate(_sections(raw["workers"], f"{prefix}workers", problems))
         )
     if "dispatchers" in raw:
         values["dispatchers"] = tuple(
             DispatcherConfig(
-                **_check_section(d, _DISPATCHER, f"{prefix}dispatchers[{i}].", problems)
+                **_check_section(d, DISPATCHER_KEYS, f"{prefix}dispatchers[{i}].", problems)
             )
             for i, d in enumerate(_sections(raw["dispatchers"], f"{prefix}dispatchers", problems))
         )
@@ -339,7 +181,7 @@ def _recurring(value: Any, prefix: str, problems: list[str]) -> tuple[RecurringC
         if not isinstance(body, dict):
             problems.append(f"{prefix}recurring.{key}: expected a table")
             continue
-        clean = _check_section(body, _RECURRING, where, problems)
+        clean = _check_section(body, RECURRING_KEYS, where, problems)
         if "schedule" not in body:
             problems.append(f"{where}schedule: missing (a cron line or 'every ...')")
             continue
