@@ -46,6 +46,7 @@ def test_the_pooling_options_come_from_the_file_and_the_environment(tmp_path: Pa
         "transaction_pooling": True,
         "listen_url": "postgresql://u:p@direct:5432/db?x=1",
         "migrate_url": "postgresql://direct/db",
+        "clock_tolerance": 30.0,
     }
     path.write_text('transaction_pooling = "yes"\n')
     with pytest.raises(ConfigError, match="transaction_pooling: expected true or false"):
