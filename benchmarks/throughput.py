@@ -60,7 +60,9 @@ def _worker_main(url: str, threads: int, prefetch: int, go: object, done: object
     go.wait()  # type: ignore[attr-defined]
     runner = threading.Thread(target=worker.run, daemon=True)
     runner.start()
-    while app.store.jobs_any_pending():
+    # Due work only: jobs scheduled for later (scale.py's million a year ahead) are not
+    # this drain's.
+    while app.store.jobs_any_due():
         time.sleep(0.01)
     done.put(time.monotonic())  # type: ignore[attr-defined]
     worker.stop()
