@@ -25,7 +25,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Connection
 
 from .context import JobInfo
-from .enqueued import EnqueuedJobs
+from .enqueued import EnqueuedJobs, ResultMaker
 from .results import JobResult, aware
 from .serialization import check_json, loads
 from .store import NewJob, Store, utcnow
@@ -42,7 +42,7 @@ def current_batch() -> Batch | None:
     return _current.get()
 
 
-class AppLike(Protocol):
+class AppLike(ResultMaker, Protocol):
     """What workflows need of the App (`stalwart.App`)."""
 
     @property
@@ -61,14 +61,6 @@ class AppLike(Protocol):
         self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> NewJob: ...
 
-    def _enqueued_result(
-        self,
-        job_id: int,
-        job: NewJob,
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any],
-        now: datetime,
-    ) -> JobResult: ...
 
 
 CALLBACK_FIELDS = (
