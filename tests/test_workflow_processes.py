@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections import Counter
 
 import pytest
@@ -146,18 +147,25 @@ def test_dependencies_and_a_chain_of_100_under_a_fleet(fleet: Fleet) -> None:
 def test_a_worker_sigkilled_mid_batch_and_the_callbacks_still_run_once(fleet: Fleet) -> None:
     fleet.configure(processes=3, threads=5)
     with batch_with_callbacks(fleet) as batch:  # type: ignore[attr-defined]
-        fleet.app.enqueue_many(procapp.slow_tick, [((0.05,), {}) for _ in range(400)])
+        fleet.app.enqueue_many(procapp.sleep, [((0.3,), {}) for _ in range(300)])
     sup = fleet.start()
     try:
         wait_for(
-            lambda: fleet.app.get_batch(batch.id).succeeded >= 50, what="the batch to be going"
+            lambda: fleet.app.get_batch(batch.id).succeeded >= 30, what="the batch to be going"
         )
         victim: list[int] = []
 
         def busy_worker() -> bool:
-            # A worker running jobs of the batch now (each runs 50 ms).
-            pids = [pid for _, _, pid, _ in fleet.app.store.claimed_with_process() if pid]
-            victim[:] = pids[:1]
+            # A worker running a job of the batch that started under 100 ms ago (each
+            # runs 300 ms), so the kill lands while it runs. A claimed row alone is not
+            # enough: it may be prefetched, or finished and waiting for its commit.
+            now, events = time.time(), fleet.timed_events()
+            started = {job: (pid, at) for ev, job, pid, at, _ in events if ev == "start"}
+            for ev, job, *_ in events:
+                if ev == "end":
+                    started.pop(job, None)
+            fresh = [pid for pid, at in started.values() if now - at < 0.1]
+            victim[:] = fresh[:1]
             return bool(victim)
 
         wait_for(busy_worker, what="a worker running jobs")
@@ -172,7 +180,7 @@ def test_a_worker_sigkilled_mid_batch_and_the_callbacks_still_run_once(fleet: Fl
         out = stop(sup)
     assert sup.returncode == 0, out
     result = fleet.app.get_batch(batch.id)
-    assert (result.total, result.pending, result.succeeded + result.failed) == (400, 0, 400)
+    assert (result.total, result.pending, result.succeeded + result.failed) == (300, 0, 300)
     ran = callbacks_run(fleet)
     assert ran[("finish", batch.id)] == 1
     assert ran[("success", batch.id)] + ran[("failure", batch.id)] == 1
