@@ -139,13 +139,15 @@ def test_snooze_runs_again_later_without_counting_an_attempt(app: stalwart.App) 
     def sleepy() -> str:
         seen.append(stalwart.current_job().attempt)
         if len(seen) == 1:
-            raise stalwart.Snooze(0.2)
+            raise stalwart.Snooze(2)
         return "awake"
 
     job = sleepy.enqueue()
-    drain(app, within=0)  # leave the snooze scheduled
+    # Leave the snooze scheduled. Two seconds: under the parallel suite's load a drain
+    # once outlasted a shorter snooze, and ran the job again (CI, MariaDB).
+    drain(app, within=0)
     assert app.get_result(job.id).status is JobStatus.SCHEDULED
-    time.sleep(0.25)
+    time.sleep(2.05)
     drain(app)
     result = app.get_result(job.id)
     assert (result.status, result.return_value) == (JobStatus.SUCCESSFUL, "awake")
