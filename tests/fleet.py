@@ -147,7 +147,7 @@ def write_config(
     processes: int = 2,
     threads: int = 1,
     maintenance: float = 60,
-    prefetch: int = 0,
+    prefetch: int | str = 0,
     **overrides: object,
 ) -> None:
     body = {
@@ -165,7 +165,7 @@ def write_config(
         'queues = ["*"]',
         f"threads = {threads}",
         f"processes = {processes}",
-        f"prefetch = {prefetch}",
+        f"prefetch = {json.dumps(prefetch)}",
         "polling_interval = 0.05",
         "[[dispatchers]]",
         "polling_interval = 0.1",
