@@ -45,6 +45,11 @@ QUICK_DEATH_S = 5.0
 MAX_RESTART_DELAY_S = 60.0
 LOOP_INTERVAL_S = 0.1
 DRAIN_LOOP_INTERVAL_S = 0.02
+# While a drain finds work, its look at the queues spaces out to this share of the time
+# drained so far (at most DRAIN_CHECK_MAX_S): the look costs the database a scan past
+# the rows the drain deleted, and a long drain may end a little later instead.
+DRAIN_CHECK_SHARE = 0.05
+DRAIN_CHECK_MAX_S = 0.32
 # After a second Ctrl-C, children have this long to hand their jobs back and exit.
 HAND_BACK_S = 1.5
 
@@ -78,6 +83,8 @@ class Supervisor(Process):
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._drain_quiet = 0
+        self._drain_since: float | None = None
+        self._next_drain_check = 0.0
         # When the database last became reachable for us: after an outage, others need
         # a heartbeat or two before their stale rows mean they are dead.
         self._db_ok_since = time.monotonic()
@@ -137,8 +144,8 @@ class Supervisor(Process):
             self._prune()
         if self._look_for_suspects:
             self._run_suspects()
-        if self.drain:
-            self._check_drained()
+        if self.drain and now >= self._next_drain_check:
+            self._check_drained(now)
 
     def _heartbeat(self) -> None:
         beat = self.heartbeat()
@@ -238,7 +245,9 @@ class Supervisor(Process):
         self.isolation = isolation_slot(self.app, self.queues)
         self._start(self.isolation)
 
-    def _check_drained(self) -> None:
+    def _check_drained(self, now: float) -> None:
+        if self._drain_since is None:
+            self._drain_since = now
         try:
             busy = self.store.jobs_any_due(timedelta(seconds=self.drain_within))
             left = None if busy else self.store.scheduled_summary()
@@ -246,6 +255,9 @@ class Supervisor(Process):
             return
         # Twice in a row, a loop apart: a job between tables is never missed.
         self._drain_quiet = 0 if busy else self._drain_quiet + 1
+        if busy:
+            wait = min(DRAIN_CHECK_MAX_S, DRAIN_CHECK_SHARE * (now - self._drain_since))
+            self._next_drain_check = now + wait
         if self._drain_quiet >= 2 and left is not None:
             self.drain_report = drain_report(left[0], left[1], self.store.clock.now())
             log.info("drained: %s", self.drain_report)
