@@ -62,7 +62,6 @@ class AppLike(ResultMaker, Protocol):
     ) -> NewJob: ...
 
 
-
 CALLBACK_FIELDS = (
     "task_name",
     "queue_name",

@@ -11,8 +11,6 @@ dies.
 
 from __future__ import annotations
 
-import threading
-
 # The buffer holds about this much work, at the rate this worker runs jobs.
 AUTO_TARGET_S = 0.05
 # ... and never more jobs than this.
@@ -29,7 +27,7 @@ def check_prefetch(value: object) -> Prefetch:
         return "auto"
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000:
         return value
-    raise ValueError(f"expected an integer 0-100000 or \"auto\", got {value!r}")
+    raise ValueError(f'expected an integer 0-100000 or "auto", got {value!r}')
 
 
 class PrefetchSize:
@@ -39,7 +37,6 @@ class PrefetchSize:
     def __init__(self, setting: Prefetch, threads: int) -> None:
         self.setting = check_prefetch(setting)
         self.threads = threads
-        self._lock = threading.Lock()
         self._mean_s: float | None = None
         # Before the first job ends nothing is known: one claim's worth per thread.
         self.current = threads if self.setting == "auto" else int(self.setting)
@@ -56,9 +53,10 @@ class PrefetchSize:
     def observe(self, seconds: float) -> None:
         if not self.auto:
             return
-        with self._lock:
-            mean = self._mean_s
-            mean = seconds if mean is None else mean + _ALPHA * (seconds - mean)
-            self._mean_s = mean
-            rate = self.threads / max(mean, 1e-6)  # jobs/s this worker can run
-            self.current = max(0, min(AUTO_CAP, int(rate * AUTO_TARGET_S)))
+        # No lock: two threads racing here lose one sample of a moving average, which
+        # costs less than a lock taken for every job.
+        mean = self._mean_s
+        mean = seconds if mean is None else mean + _ALPHA * (seconds - mean)
+        self._mean_s = mean
+        rate = self.threads / max(mean, 1e-6)  # jobs/s this worker can run
+        self.current = max(0, min(AUTO_CAP, int(rate * AUTO_TARGET_S)))
