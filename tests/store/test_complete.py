@@ -26,6 +26,26 @@ def test_success_finishes_the_job_with_its_result(store: Store) -> None:
     assert store.claimed_by(pid) == [] and count(store, "claimed_executions") == 0
 
 
+def test_results_and_times_are_stored_exactly_whatever_they_hold(store: Store) -> None:
+    # Quotes, backslashes, braces, commas, "NULL" and non-ASCII: every character a
+    # result's text can carry to the statement (arrays, JSON or rows) comes back as is.
+    results = [None, '"q\\"uo\\te"', '{"k":"{,}"}', '"NULL"', '""', '"é☃"', "[1,null]"]
+    ids = store.jobs_enqueue([job() for _ in results])
+    pid = register(store)
+    claim_all(store, pid)
+    done = [success(i, r) for i, r in zip(ids, results, strict=True)]
+    assert sorted(store.claimed_complete(pid, done)) == sorted(ids)
+    for outcome, result in zip(done, results, strict=True):
+        row = store.job_get(outcome.job_id)
+        assert (row.status, row.result) == ("SUCCESSFUL", result)
+        # To the microsecond, as the worker measured them.
+        assert row.started_at is not None and row.finished_at is not None
+        started = row.started_at.replace(tzinfo=UTC).timestamp()
+        finished = row.finished_at.replace(tzinfo=UTC).timestamp()
+        assert abs(started - outcome.started_at) < 2e-6
+        assert abs(finished - outcome.finished_at) < 2e-6
+
+
 def test_without_preserving_finished_jobs_they_are_deleted(store: Store) -> None:
     store.preserve_finished_jobs = False
     [a] = store.jobs_enqueue([job()])

@@ -17,7 +17,6 @@ both to the same behaviour:
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -146,37 +145,33 @@ class PostgresStore(Store):
     ) -> list[int]:
         """Release the claims and mark the jobs finished (or delete them): one round trip."""
         owner = "process_id IS NULL" if process_id is None else "process_id = :pid"
+        # Arrays as literal text, joined in C: psycopg adapts a list value by value, and
+        # that cost more than the rest of the statement's client side.
         taken = (
             f"WITH done AS (DELETE FROM {s.claimed_executions.name}"
-            f" WHERE job_id = ANY(:ids) AND {owner} RETURNING job_id) "
+            f" WHERE job_id = ANY(CAST(:ids AS bigint[])) AND {owner} RETURNING job_id) "
         )
-        params: dict[str, Any] = {"ids": [o.job_id for o in done], "pid": process_id}
+        params: dict[str, Any] = {
+            "ids": array_text([str(o.job_id) for o in done]),
+            "pid": process_id,
+        }
         jobs = s.jobs.name
         if not self.preserve_finished_jobs:
             sql = taken + f"DELETE FROM {jobs} WHERE id IN (SELECT job_id FROM done) RETURNING id"
         else:
-            # One JSON parameter, encoded in C, instead of arrays adapted value by value;
-            # times in whole microseconds: encoding a float costs twice an int.
+            # Times in whole microseconds.
             sql = taken + (
                 f"UPDATE {jobs} AS j SET unique_key = NULL,"
                 " finished_at = to_timestamp(v.f / 1000000.0::float8) AT TIME ZONE 'UTC',"
                 " started_at = to_timestamp(v.s / 1000000.0::float8) AT TIME ZONE 'UTC',"
                 " result = v.r, attempts = j.attempts + 1"
-                " FROM json_to_recordset(CAST(:rows AS json))"
-                " AS v(i bigint, s bigint, f bigint, r text)"
+                " FROM unnest(CAST(:ids AS bigint[]), CAST(:s AS bigint[]),"
+                " CAST(:f AS bigint[]), CAST(:r AS text[])) AS v(i, s, f, r)"
                 " JOIN done ON done.job_id = v.i WHERE j.id = v.i RETURNING j.id"
             )
-            params["rows"] = json.dumps(
-                [
-                    {
-                        "i": o.job_id,
-                        "s": int(o.started_at * 1e6),
-                        "f": int(o.finished_at * 1e6),
-                        "r": o.result,
-                    }
-                    for o in done
-                ]
-            )
+            params["s"] = array_text([str(int(o.started_at * 1e6)) for o in done])
+            params["f"] = array_text([str(int(o.finished_at * 1e6)) for o in done])
+            params["r"] = array_text([array_element(o.result) for o in done])
         return [row[0] for row in conn.execute(text(sql), params).fetchall()]
 
     # ---- bulk enqueue ----
@@ -306,6 +301,18 @@ def _copy(cur: Any, sql: str, lines: list[str]) -> None:
     with cur.copy(sql) as copy:
         for start in range(0, len(lines), COPY_BLOCK):
             copy.write("".join(lines[start : start + COPY_BLOCK]))
+
+
+def array_text(elements: list[str]) -> str:
+    """An array literal of elements already in its syntax (numbers, `array_element`)."""
+    return "{" + ",".join(elements) + "}"
+
+
+def array_element(value: str | None) -> str:
+    """A text value as an element of an array literal: quoted, with \\ and " escaped."""
+    if value is None:
+        return "NULL"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def copy_text(value: str) -> str:
