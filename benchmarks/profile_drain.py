@@ -87,9 +87,9 @@ def main() -> int:
         out = args.raw or str(directory / "raw.txt")
         spy_args = ["record", "--gil", "--subprocesses", "--nonblocking", "--rate", "250"]
         cmd = [sys.executable, "-c", "from stalwart.cli import main; main()"]
+        start = ["--config", str(config), "start", "--drain"]
         subprocess.run(
-            [spy, *spy_args, "--format", "raw", "-o", out, "--", *cmd]
-            + ["--config", str(config), "start", "--drain"],
+            [spy, *spy_args, "--format", "raw", "-o", out, "--", *cmd, *start],
             cwd=directory,
             env={"PYTHONPATH": str(directory), "PATH": "/usr/bin:/bin"},
             check=True,
