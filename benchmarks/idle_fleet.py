@@ -51,7 +51,7 @@ def write_config(path: Path, url: str, workers: int, host_services: bool) -> Non
     lines = [
         'app = "benchmarks.apps.idleapp:app"',
         f'database_url = "{url}"',
-        "log_level = \"WARNING\"",
+        'log_level = "WARNING"',
     ]
     if not host_services:
         lines += ["dispatchers = []", "scheduler = false"]
