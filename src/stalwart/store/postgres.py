@@ -17,6 +17,7 @@ both to the same behaviour:
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -159,19 +160,30 @@ class PostgresStore(Store):
         if not self.preserve_finished_jobs:
             sql = taken + f"DELETE FROM {jobs} WHERE id IN (SELECT job_id FROM done) RETURNING id"
         else:
-            # Times in whole microseconds.
+            # The rows as one JSON parameter, encoded in C; times in whole microseconds
+            # (encoding a float costs twice an int). Not arrays through unnest: with
+            # those the planner joined the rows to the deleted claims in a nested loop
+            # and the completion fell behind the workers.
             sql = taken + (
                 f"UPDATE {jobs} AS j SET unique_key = NULL,"
                 " finished_at = to_timestamp(v.f / 1000000.0::float8) AT TIME ZONE 'UTC',"
                 " started_at = to_timestamp(v.s / 1000000.0::float8) AT TIME ZONE 'UTC',"
                 " result = v.r, attempts = j.attempts + 1"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:s AS bigint[]),"
-                " CAST(:f AS bigint[]), CAST(:r AS text[])) AS v(i, s, f, r)"
+                " FROM json_to_recordset(CAST(:rows AS json))"
+                " AS v(i bigint, s bigint, f bigint, r text)"
                 " JOIN done ON done.job_id = v.i WHERE j.id = v.i RETURNING j.id"
             )
-            params["s"] = array_text([str(int(o.started_at * 1e6)) for o in done])
-            params["f"] = array_text([str(int(o.finished_at * 1e6)) for o in done])
-            params["r"] = array_text([array_element(o.result) for o in done])
+            params["rows"] = json.dumps(
+                [
+                    {
+                        "i": o.job_id,
+                        "s": int(o.started_at * 1e6),
+                        "f": int(o.finished_at * 1e6),
+                        "r": o.result,
+                    }
+                    for o in done
+                ]
+            )
         return [row[0] for row in conn.execute(text(sql), params).fetchall()]
 
     # ---- bulk enqueue ----
@@ -304,15 +316,8 @@ def _copy(cur: Any, sql: str, lines: list[str]) -> None:
 
 
 def array_text(elements: list[str]) -> str:
-    """An array literal of elements already in its syntax (numbers, `array_element`)."""
+    """An array literal of elements already in its syntax (numbers)."""
     return "{" + ",".join(elements) + "}"
-
-
-def array_element(value: str | None) -> str:
-    """A text value as an element of an array literal: quoted, with \\ and " escaped."""
-    if value is None:
-        return "NULL"
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def copy_text(value: str) -> str:
