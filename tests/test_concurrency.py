@@ -163,7 +163,9 @@ def test_many_keys_and_one_hot_key(app: stalwart.App, keys: int, to: int) -> Non
 
 
 def test_expired_semaphore_unblocks_waiting_jobs(app: stalwart.App) -> None:
-    @app.task(concurrency=Limit(to=1, key=lambda: "k", duration=timedelta(milliseconds=300)))
+    # Two seconds: under the parallel suite's load 300 ms passed before the first
+    # maintenance once, and the slot had expired already (CI).
+    @app.task(concurrency=Limit(to=1, key=lambda: "k", duration=timedelta(seconds=2)))
     def holder() -> None: ...
 
     held = holder.enqueue().id
@@ -171,7 +173,7 @@ def test_expired_semaphore_unblocks_waiting_jobs(app: stalwart.App) -> None:
     waiting = holder.enqueue().id
     assert app.get_result(waiting).status is JobStatus.BLOCKED
     assert app.store.semaphores_maintain() == (0, 0)
-    time.sleep(0.4)
+    time.sleep(2.1)
     expired, unblocked = app.store.semaphores_maintain()
     assert (expired, unblocked) == (1, 1)
     assert app.get_result(waiting).status is JobStatus.READY

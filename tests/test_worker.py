@@ -230,7 +230,9 @@ def test_scheduled_job_runs_once_due(app: stalwart.App) -> None:
     def tick() -> str:
         return "tick"
 
-    job = tick.using(run_after=timedelta(seconds=0.5)).enqueue()
+    # Due in 2 s, not sooner: under the parallel suite's load starting two actors can
+    # take longer than a shorter delay, and the job would be due before the check.
+    job = tick.using(run_after=timedelta(seconds=2)).enqueue()
     worker = Worker(app, threads=1, polling_interval=0.02)
     dispatcher = Dispatcher(app, polling_interval=0.05)
     with running(worker, dispatcher):
