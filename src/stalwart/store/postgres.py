@@ -146,8 +146,8 @@ class PostgresStore(Store):
     ) -> list[int]:
         """Release the claims and mark the jobs finished (or delete them): one round trip."""
         owner = "process_id IS NULL" if process_id is None else "process_id = :pid"
-        # Arrays as literal text, joined in C: psycopg adapts a list value by value, and
-        # that cost more than the rest of the statement's client side.
+        # The ids as one array literal, joined in C: psycopg adapts a list value by
+        # value, and that cost more than the rest of the statement's client side.
         taken = (
             f"WITH done AS (DELETE FROM {s.claimed_executions.name}"
             f" WHERE job_id = ANY(CAST(:ids AS bigint[])) AND {owner} RETURNING job_id) "
