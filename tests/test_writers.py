@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -52,3 +53,39 @@ def test_threads_take_turns_and_a_nested_turn_does_not_deadlock(tmp_path: Path) 
         t.join(30)
     assert not any(t.is_alive() for t in threads)
     assert most == 1
+
+
+def test_a_parent_killed_in_its_turn_leaves_no_lock_behind_in_its_children(
+    tmp_path: Path,
+) -> None:
+    # A supervisor that dies holding its turn: its child, forked after the supervisor's
+    # first turn, must not keep the supervisor's open file (and its flock) alive.
+    path = str(tmp_path / "jobs.db")
+    read_end, write_end = os.pipe()
+    parent = os.fork()
+    if parent == 0:  # the "supervisor"
+        turns = WriterTurns(path)
+        with turns.turn():
+            pass
+        child = os.fork()
+        if child == 0:  # its child, which idles
+            time.sleep(60)
+            os._exit(0)
+        with turns.turn():
+            os.write(write_end, f"{child:>10}".encode())
+            time.sleep(60)
+        os._exit(0)
+    child = int(os.read(read_end, 10))
+    os.kill(parent, signal.SIGKILL)
+    os.waitpid(parent, 0)
+    taken = threading.Event()
+
+    def take_a_turn() -> None:
+        with WriterTurns(path).turn():
+            taken.set()
+
+    threading.Thread(target=take_a_turn, daemon=True).start()
+    try:
+        assert taken.wait(10), "the killed supervisor's flock is still held"
+    finally:
+        os.kill(child, signal.SIGKILL)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -31,14 +32,20 @@ from .generic import Store
 # Held while a WriterTurns opens its file, so threads racing to the first turn open it
 # once. Made anew in a forked child, in case another thread held it at the fork.
 _opening = threading.Lock()
+_every_turns: weakref.WeakSet[WriterTurns] = weakref.WeakSet()
 
 
-def _new_opening_lock() -> None:
+def _after_fork_in_child() -> None:
     global _opening
     _opening = threading.Lock()
+    # A child's copy of its parent's descriptor shares the parent's open file, and so
+    # its flock: were the parent killed holding its turn, the child's copy would keep
+    # the lock held for ever and every writer would wait. The child drops it at once.
+    for turns in list(_every_turns):
+        turns.forget_parent_file()
 
 
-os.register_at_fork(after_in_child=_new_opening_lock)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class WriterTurns:
@@ -48,6 +55,12 @@ class WriterTurns:
         self._fd = -1
         self._lock = threading.RLock()
         self._depth = 0
+        _every_turns.add(self)
+
+    def forget_parent_file(self) -> None:
+        if self._fd >= 0 and self._pid != os.getpid():
+            os.close(self._fd)
+            self._fd = -1
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -70,8 +83,9 @@ class WriterTurns:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _open(self) -> None:
-        # First use, or first use in a forked child: a child shares its parent's open
-        # file, and with it the flock, so it opens its own.
+        # First use, or first use in a forked child, which opens a file of its own (the
+        # parent's was closed just after the fork).
+        self.forget_parent_file()
         self._lock = threading.RLock()
         self._depth = 0
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
