@@ -1,29 +1,32 @@
 """Stalwart: background jobs for Python, stored in your own SQL database."""
 
-from .app import App
-from .context import CurrentAttributes, JobInfo, JobLogFilter, current_job
-from .errors import (
-    BatchNotFound,
-    Cancelled,
-    ConfigError,
-    DatabaseUnavailable,
-    DependencyFailed,
-    DependencyNotFound,
-    Expired,
-    JobNotFound,
-    JobTimeout,
-    ProcessExited,
-    ProcessPruned,
-    SerializationError,
-    Snooze,
-    StalwartError,
-    UniqueJobExists,
-    UnknownTaskError,
-)
-from .policies import Limit, Rate, Retry
-from .results import JobError, JobEvent, JobResult, JobStatus
-from .tasks import PreparedJob, Task
-from .workflows import Batch, BatchCallback, BatchResult, BatchStatus
+from .collector import paused
+
+with paused():  # see collector.py: start-up
+    from .app import App
+    from .context import CurrentAttributes, JobInfo, JobLogFilter, current_job
+    from .errors import (
+        BatchNotFound,
+        Cancelled,
+        ConfigError,
+        DatabaseUnavailable,
+        DependencyFailed,
+        DependencyNotFound,
+        Expired,
+        JobNotFound,
+        JobTimeout,
+        ProcessExited,
+        ProcessPruned,
+        SerializationError,
+        Snooze,
+        StalwartError,
+        UniqueJobExists,
+        UnknownTaskError,
+    )
+    from .policies import Limit, Rate, Retry
+    from .results import JobError, JobEvent, JobResult, JobStatus
+    from .tasks import PreparedJob, Task
+    from .workflows import Batch, BatchCallback, BatchResult, BatchStatus
 
 __version__ = "0.1.0"
 

@@ -13,8 +13,11 @@ configuration error.
 
 from __future__ import annotations
 
-# Importing the command modules registers their commands on `main`.
-from . import admin, batches, jobs, queues, recurring, serve, tools  # noqa: F401
-from .group import main
+from ..collector import paused
+
+with paused():  # see collector.py: start-up
+    # Importing the command modules registers their commands on `main`.
+    from . import admin, batches, jobs, queues, recurring, serve, tools  # noqa: F401
+    from .group import main
 
 __all__ = ["main"]

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import click
 
+from ..collector import paused
 from ..config import Config
 from ..errors import ConfigError
 from ..observe import enable_metrics
@@ -82,19 +83,22 @@ def start(
     if problems:
         raise ConfigError(problems)
     with probe_setup(config, metrics_port, health_port) as probe:
-        app = obj.app()  # after probe_setup: the app's own metrics count fleet-wide too
-        require_migrated(app)
-        for line in unlistened_queues(app):
-            err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
-        if probe is not None and probe.metrics_port is not None:
+        # The collector waits out the set-up (the app, the driver's import, the first
+        # connection), which is then frozen: see collector.py.
+        with paused(then_freeze=True):
+            app = obj.app()  # after probe_setup: the app's metrics count fleet-wide too
+            require_migrated(app)
+            for line in unlistened_queues(app):
+                err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+            if probe is not None and probe.metrics_port is not None:
+                try:
+                    enable_metrics(probe.multiprocess_dir)
+                except RuntimeError as exc:  # the metrics extra is not installed
+                    fail(str(exc), 2)
             try:
-                enable_metrics(probe.multiprocess_dir)
-            except RuntimeError as exc:  # the metrics extra is not installed
+                supervisor = Supervisor(app, drain=drain, drain_within=drain_within, probe=probe)
+            except OSError as exc:
                 fail(str(exc), 2)
-        try:
-            supervisor = Supervisor(app, drain=drain, drain_within=drain_within, probe=probe)
-        except OSError as exc:
-            fail(str(exc), 2)
         code = supervisor.run()
     if supervisor.drain_report:
         err.print(f"stalwart: drained: {supervisor.drain_report}", highlight=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ..collector import fork_frozen
 from .base import Actor
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def fork_actor(app: App, make: Callable[[], Actor]) -> int:
     # (the handlers it inherits belong to the parent's objects): blocked across fork,
     # unblocked by the child once its own are in place.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    pid = os.fork()
+    pid = fork_frozen()
     if pid == 0:  # the child
         code = 1
         try:

@@ -44,7 +44,7 @@ log = logging.getLogger("stalwart.supervisor")
 QUICK_DEATH_S = 5.0
 MAX_RESTART_DELAY_S = 60.0
 LOOP_INTERVAL_S = 0.1
-DRAIN_LOOP_INTERVAL_S = 0.02
+DRAIN_LOOP_INTERVAL_S = 0.01
 # While a drain finds work, its look at the queues spaces out to this share of the time
 # drained so far (at most DRAIN_CHECK_MAX_S): the look costs the database a scan past
 # the rows the drain deleted, and a long drain may end a little later instead.
@@ -52,6 +52,11 @@ DRAIN_CHECK_SHARE = 0.05
 DRAIN_CHECK_MAX_S = 0.32
 # After a second Ctrl-C, children have this long to hand their jobs back and exit.
 HAND_BACK_S = 1.5
+# Stopping, the supervisor looks for exited children this often: often at first (an
+# idle child exits within milliseconds, and a short `start --drain` waits on it), then
+# less, for children finishing long jobs.
+EXIT_POLL_S = (0.002, 0.02)
+EXIT_POLL_FAST_FOR_S = 1.0
 
 
 class Supervisor(Process):
@@ -122,7 +127,8 @@ class Supervisor(Process):
             interval = DRAIN_LOOP_INTERVAL_S if self.drain else LOOP_INTERVAL_S
             while self._stop_requested is None:
                 self._tick()
-                time.sleep(interval)
+                if self._stop_requested is None:  # a drain that just ended stops now
+                    time.sleep(interval)
         finally:
             self._shutdown()
         return 0
@@ -294,7 +300,8 @@ class Supervisor(Process):
         for slot in self.children():
             _signal(slot.pid, signal.SIGTERM)
         # Children finish running jobs up to shutdown_timeout; then they are killed.
-        deadline = time.monotonic() + self.config.shutdown_timeout + 5.0
+        began = time.monotonic()
+        deadline = began + self.config.shutdown_timeout + 5.0
         handing_back = False
         while any(s.pid is not None for s in self.children()) and time.monotonic() < deadline:
             if self._stop_requested == "now" and not handing_back:
@@ -304,7 +311,8 @@ class Supervisor(Process):
                     _signal(slot.pid, signal.SIGUSR1)
                 deadline = time.monotonic() + HAND_BACK_S
             self._reap_exiting()
-            time.sleep(0.02)
+            fast = time.monotonic() - began < EXIT_POLL_FAST_FOR_S
+            time.sleep(EXIT_POLL_S[0] if fast else EXIT_POLL_S[1])
         for slot in self.children():
             if slot.pid is not None:
                 log.warning("%s did not stop in time; killing it", slot.name)
