@@ -36,14 +36,17 @@ def _shape(engine: Engine) -> dict[str, object]:
     for table in metadata.sorted_tables:
         cols = {c["name"]: bool(c["nullable"]) for c in insp.get_columns(table.name)}
         pk = tuple(insp.get_pk_constraint(table.name)["constrained_columns"])
+        # A unique constraint and a unique index are the same to us (MySQL reports the
+        # one as the other): both count as "unique".
         uniques = {
             u["name"]: tuple(u["column_names"]) for u in insp.get_unique_constraints(table.name)
         }
-        indexes = {
-            i["name"]: tuple(c for c in i["column_names"] if c is not None)
-            for i in insp.get_indexes(table.name)
-            if i["name"] not in uniques and not i.get("duplicates_constraint")
-        }
+        indexes: dict[str, tuple[str, ...]] = {}
+        for i in insp.get_indexes(table.name):
+            if i["name"] in uniques or i.get("duplicates_constraint"):
+                continue
+            columns = tuple(c for c in i["column_names"] if c is not None)
+            (uniques if i["unique"] else indexes)[str(i["name"])] = columns
         fks = sorted(
             (tuple(f["constrained_columns"]), f["referred_table"])
             for f in insp.get_foreign_keys(table.name)
@@ -68,13 +71,13 @@ def _declared() -> dict[str, object]:
             for u in table.constraints
             if u.__class__.__name__ == "UniqueConstraint"
         }
-        indexes = {
-            str(i.name): tuple(
+        indexes: dict[str, tuple[str, ...]] = {}
+        for i in table.indexes:
+            columns = tuple(
                 getattr(e, "name", None) or e.element.name  # type: ignore[union-attr]
                 for e in i.expressions
             )
-            for i in table.indexes
-        }
+            (uniques if i.unique else indexes)[str(i.name)] = columns
         fks = sorted(
             (tuple(fk.parent.name for fk in c.elements), c.referred_table.name)
             for c in table.foreign_key_constraints
@@ -175,10 +178,19 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
     store = open_store(url)
     try:
         store.migrate()
-        # Put the database back at 0001, as one migrated before 0002 existed: undo 0004
-        # (workflows), 0005 (clock offsets), 0003 (job control) and 0002 (the audit log);
-        # 0006 (a trigger) is replaced when it runs again.
+        # Put the database back at 0001, as one migrated before 0002 existed: undo 0007
+        # (the partial unique-key index, where it ran), 0004 (workflows), 0005 (clock
+        # offsets), 0003 (job control) and 0002 (the audit log); 0006 (a trigger) is
+        # replaced when it runs again.
         with store.engine.begin() as conn:
+            if backend == "postgresql":
+                conn.execute(text("DROP INDEX uq_stalwart_jobs_unique_key"))
+                conn.execute(
+                    text(
+                        "ALTER TABLE stalwart_jobs ADD CONSTRAINT uq_stalwart_jobs_unique_key"
+                        " UNIQUE (unique_key)"
+                    )
+                )
             conn.execute(text("ALTER TABLE stalwart_processes DROP COLUMN clock_offset"))
             for table in WORKFLOW_TABLES:
                 table.drop(conn)
@@ -196,5 +208,12 @@ def test_a_database_at_an_older_version_gets_only_the_newer_migrations(
         assert store.migrate() == [m.version for m in MIGRATIONS[1:]]
         assert _shape(store.engine) == _declared()
         assert inspect(store.engine).has_table(audit_events.name)
+        if backend == "postgresql":  # the constraint became the partial index
+            with store.engine.connect() as conn:
+                definition = conn.execute(
+                    text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                    {"n": "uq_stalwart_jobs_unique_key"},
+                ).scalar_one()
+            assert definition.endswith("WHERE (unique_key IS NOT NULL)")
     finally:
         store.dispose()

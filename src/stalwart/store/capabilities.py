@@ -31,6 +31,10 @@ class Capabilities:
     truncate: bool = False
     # Per-table autovacuum settings (PostgreSQL storage parameters).
     autovacuum: bool = False
+    # ALTER TABLE ... DROP CONSTRAINT (SQLite would have to rebuild the table).
+    drop_constraint: bool = False
+    # CREATE INDEX ... WHERE: rows outside the predicate cost the index nothing.
+    partial_indexes: bool = False
     # INSERT/DELETE ... RETURNING inside WITH: a claim or a completion in one statement.
     writable_cte: bool = False
     # DELETE ... RETURNING: release claims and learn which were ours in one statement.
@@ -56,6 +60,8 @@ class Capabilities:
                 copy_from=dialect.driver == "psycopg",
                 truncate=True,
                 autovacuum=True,
+                drop_constraint=True,
+                partial_indexes=True,
                 writable_cte=True,
                 delete_returning=True,
                 row_estimate="pg_class",
@@ -87,6 +93,7 @@ class Capabilities:
                 single_writer=True,
                 lock_style="write_transaction",
                 transactional_ddl=True,
+                partial_indexes=True,
                 delete_returning=bool(dialect.delete_returning),
             )
         raise ValueError(

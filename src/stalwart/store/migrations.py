@@ -150,6 +150,18 @@ def _ready_notify(conn: Connection, caps: Capabilities) -> None:
     )
 
 
+def _partial_unique_key(conn: Connection, caps: Capabilities) -> None:
+    """The unique-key constraint becomes a unique index of the keys that are set: jobs
+    without one (nearly all) no longer each add an entry to it when enqueued or
+    finished. Where a constraint cannot be dropped (SQLite, without rebuilding the jobs
+    table) or an index cannot be partial (MySQL), the full one stays: same behaviour."""
+    if not (caps.drop_constraint and caps.partial_indexes):
+        return
+    [index] = [i for i in s.jobs.indexes if i.name == "uq_stalwart_jobs_unique_key"]
+    conn.execute(text(f"ALTER TABLE {s.jobs.name} DROP CONSTRAINT {index.name}"))
+    index.create(conn)
+
+
 # In order. A database created fresh is stamped with all of them.
 MIGRATIONS: list[Migration] = [
     Migration("0001", "eleven stalwart_ tables and their indexes", _baseline),
@@ -175,6 +187,11 @@ MIGRATIONS: list[Migration] = [
         "0006",
         "PostgreSQL: a trigger notifies idle workers of every insert into ready",
         _ready_notify,
+    ),
+    Migration(
+        "0007",
+        "PostgreSQL: the unique-key constraint becomes a partial unique index (keys set)",
+        _partial_unique_key,
     ),
 ]
 

@@ -80,10 +80,17 @@ jobs = Table(
     Column("has_dependents", Boolean, nullable=True),
     # JSON {"done", "total", "message", "at"}: the last progress the job reported.
     Column("progress", LongText, nullable=True),
-    # Clearing finished jobs walks this index in batches. Every index here is paid on
-    # each enqueue, so the jobs table has no other.
-    # Partial where supported: unfinished jobs (the ones being enqueued) skip it.
-    UniqueConstraint("unique_key", name="uq_stalwart_jobs_unique_key"),
+    # Every index here is paid on each enqueue, so the jobs table has few, partial where
+    # the database allows. Unique keys (migration 0007): jobs without one (NULL) skip it.
+    Index(
+        "uq_stalwart_jobs_unique_key",
+        "unique_key",
+        unique=True,
+        postgresql_where=text("unique_key IS NOT NULL"),
+        sqlite_where=text("unique_key IS NOT NULL"),
+    ),
+    # Clearing finished jobs walks this index in batches; unfinished jobs (the ones
+    # being enqueued) skip it.
     Index(
         "ix_stalwart_jobs_finished_at",
         "finished_at",
