@@ -214,27 +214,37 @@ class PostgresStore(Store):
             )
             ids = sorted(int(r[0]) for r in cur.fetchall())
             now_text = now.isoformat()
-            job_lines: list[str] = []
+            block: list[str] = []
             ready_lines: list[str] = []
             scheduled_lines: list[str] = []
             ready_queues: set[str] = set()
-            for job_id, j in zip(ids, jobs, strict=True):
-                queue = copy_text(j.queue_name)
-                at = now_text if j.scheduled_at == now else j.scheduled_at.isoformat()
-                job_lines.append(
-                    f"{job_id}\t{copy_text(j.task_name)}\t{queue}\t{j.priority}"
-                    f"\t{copy_text(j.args)}\t{copy_text(j.kwargs)}\t{copy_null(j.context)}"
-                    f"\t{copy_null(j.concurrency_limits)}\t{copy_null(j.unique_key)}"
-                    f"\t{at}\t{now_text}\t0\t0\t{copy_opt(j.timeout)}"
-                    f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}"
-                    f"\t{copy_null(None if j.batch_id is None else str(j.batch_id))}\n"
-                )
-                if j.scheduled_at <= now:
-                    ready_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\n")
-                    ready_queues.add(j.queue_name)
-                else:
-                    scheduled_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\t{at}\n")
-            _copy(cur, f"COPY {s.jobs.name} ({', '.join(_JOB_COLUMNS)}) FROM STDIN", job_lines)
+            job_columns = ", ".join(_JOB_COLUMNS)
+            # Each block of rows is sent as soon as it is written: the server stores
+            # one while the next is formatted here (two cores, not one after the other).
+            with cur.copy(f"COPY {s.jobs.name} ({job_columns}) FROM STDIN") as copy:
+                for job_id, j in zip(ids, jobs, strict=True):
+                    queue = copy_text(j.queue_name)
+                    at = now_text if j.scheduled_at == now else j.scheduled_at.isoformat()
+                    block.append(
+                        f"{job_id}\t{copy_text(j.task_name)}\t{queue}\t{j.priority}"
+                        f"\t{copy_text(j.args)}\t{copy_text(j.kwargs)}\t{copy_null(j.context)}"
+                        f"\t{copy_null(j.concurrency_limits)}\t{copy_null(j.unique_key)}"
+                        f"\t{at}\t{now_text}\t0\t0\t{copy_opt(j.timeout)}"
+                        f"\t{copy_opt(j.expires_at)}\t{copy_null(j.rate_limits)}"
+                        f"\t{copy_null(None if j.batch_id is None else str(j.batch_id))}\n"
+                    )
+                    if j.scheduled_at <= now:
+                        ready_lines.append(f"{job_id}\t{queue}\t{j.priority}\t{now_text}\n")
+                        ready_queues.add(j.queue_name)
+                    else:
+                        scheduled_lines.append(
+                            f"{job_id}\t{queue}\t{j.priority}\t{now_text}\t{at}\n"
+                        )
+                    if len(block) == COPY_BLOCK:
+                        copy.write("".join(block))
+                        block.clear()
+                if block:
+                    copy.write("".join(block))
             execution = "job_id, queue_name, priority, created_at"
             if ready_lines:
                 self.notify_ready(conn, ready_queues)
