@@ -39,17 +39,33 @@ class ClaimedStore(StoreBase):
         """
         if not outcomes:
             return []
-        return self.run(lambda conn: self._complete(conn, process_id, outcomes))
+        # The finished rows' parameters are formatted before the transaction: on a
+        # single-writer database, its lock is held for as little as can be.
+        finish = {
+            o.job_id: (
+                epoch_timestamp(o.finished_at),
+                epoch_timestamp(o.started_at),
+                o.result,
+                o.job_id,
+            )
+            for o in outcomes
+            if o.kind == "success"
+        }
+        return self.run(lambda conn: self._complete(conn, process_id, outcomes, finish))
 
     def _complete(
-        self, conn: Connection, process_id: int | None, outcomes: Sequence[Outcome]
+        self,
+        conn: Connection,
+        process_id: int | None,
+        outcomes: Sequence[Outcome],
+        finish: dict[int, tuple[str, str, str | None, int]],
     ) -> list[int]:
         owned = self._take_owned(conn, process_id, [o.job_id for o in outcomes])
         mine = [o for o in outcomes if o.job_id in owned]
         successes = [o for o in mine if o.kind == "success"]
         others = [o for o in mine if o.kind != "success"]
         if successes:
-            self._write_successes(conn, successes)
+            self._write_successes(conn, successes, finish)
         if others:
             self._write_failures(conn, others)
         return [o.job_id for o in mine]
@@ -70,7 +86,12 @@ class ClaimedStore(StoreBase):
             conn.execute(delete(c).where(c.c.job_id.in_(owned)))
         return owned
 
-    def _write_successes(self, conn: Connection, done: Sequence[Outcome]) -> None:
+    def _write_successes(
+        self,
+        conn: Connection,
+        done: Sequence[Outcome],
+        finish: dict[int, tuple[str, str, str | None, int]],
+    ) -> None:
         release(
             conn, [o.concurrency_limits for o in done if o.concurrency_limits], self.clock.now()
         )
@@ -85,13 +106,7 @@ class ClaimedStore(StoreBase):
             conn.execute(delete(j).where(j.c.id.in_([o.job_id for o in done])))
             return
         # One row of parameters per job, sent to the driver as they are.
-        conn.exec_driver_sql(
-            driver_sql(conn, _FINISH_JOB),
-            [
-                (epoch_timestamp(o.finished_at), epoch_timestamp(o.started_at), o.result, o.job_id)
-                for o in done
-            ],
-        )
+        conn.exec_driver_sql(driver_sql(conn, _FINISH_JOB), [finish[o.job_id] for o in done])
         if ended:
             flow.settle(cast(flow.Placer, self), conn, ended, self.clock.now())
 

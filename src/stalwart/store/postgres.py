@@ -33,7 +33,7 @@ from .flow import settle
 from .generic import Store
 from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
-from .ready import JOB_FIELDS
+from .ready import JOB_FIELDS, claimed_jobs, like_prefix, pattern_kind
 from .records import ClaimedJob, NewJob, Outcome, QueueSelector
 
 log = logging.getLogger("stalwart.store")
@@ -75,8 +75,10 @@ class PostgresStore(Store):
         claim = partial(self._claim, process_id=process_id, queues=queues, limit=limit)
         # One pattern is one statement: atomic by itself, no BEGIN/COMMIT round trips.
         if len(queues.patterns) == 1:
-            return self.run_statement(claim)
-        return self.run(claim)
+            rows, now = self.run_statement(claim)
+        else:
+            rows, now = self.run(claim)
+        return claimed_jobs(rows, now)
 
     def _claim_pattern(
         self,
@@ -279,16 +281,6 @@ class PostgresStore(Store):
 
 def _vacuum(conn: Connection, *, table: str) -> None:
     conn.execute(text(f"VACUUM {table}"))
-
-
-def pattern_kind(pattern: str) -> str:
-    return "all" if pattern == "*" else "prefix" if pattern.endswith("*") else "name"
-
-
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching names that start with ``prefix`` (escape character '/')."""
-    escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return escaped + "%"
 
 
 @functools.cache

@@ -25,7 +25,8 @@ class SuspectsStore(StoreBase):
         def body(conn: Connection) -> ClaimedJob | None:
             now = self.clock.now()
             for pattern in queues.patterns:
-                rows = claim_rows(conn, sx, queue_condition(pattern, sx), 1, process_id, now)
+                skip_locked = self.caps.skip_locked
+                rows = claim_rows(conn, sx, pattern, [], 1, process_id, now, skip_locked)
                 if rows:
                     return claimed_job(rows[0], now)
             return None
