@@ -106,5 +106,7 @@ class SqliteStore(Store):
 
 @contextmanager
 def _turn_then_begin(writers: WriterTurns, engine: Engine) -> Iterator[Connection]:
-    with writers.turn(), engine.begin() as conn:
+    # Only the transaction holds the turn: the pool's check-out and check-in (its reset)
+    # come before and after, while the other writers go on.
+    with engine.connect() as conn, writers.turn(), conn.begin():
         yield conn
