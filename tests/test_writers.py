@@ -89,3 +89,37 @@ def test_a_parent_killed_in_its_turn_leaves_no_lock_behind_in_its_children(
         assert taken.wait(10), "the killed supervisor's flock is still held"
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_a_reader_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    # WAL mode: a read sees a snapshot beside an open write transaction, so neither
+    # the writers' turn nor SQLite's write lock may hold it up.
+    from sqlalchemy import text
+
+    from stalwart.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store.migrate()
+    writing, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        def body(conn: object) -> None:
+            writing.set()
+            done.wait(10)
+
+        store.run(body)  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        began = time.monotonic()
+        count = store.read(lambda c: c.execute(text("SELECT count(*) FROM stalwart_jobs")).scalar())
+        waited = time.monotonic() - began
+        assert count == 0
+        assert waited < 2.0, f"the read waited {waited:.1f} s for the writer"
+        assert not done.is_set()  # the writer still held its transaction throughout
+    finally:
+        done.set()
+        thread.join(10)
+        store.dispose()

@@ -147,7 +147,7 @@ class StoreBase:
         while True:
             started = committing = False
             try:
-                with self.transaction(engine) as conn:
+                with self.transaction(engine, reads_only=reads_only) as conn:
                     started = True
                     result = body(conn)
                     committing = True
@@ -176,8 +176,11 @@ class StoreBase:
                     continue
                 raise
 
-    def transaction(self, engine: Engine) -> AbstractContextManager[Connection]:
-        """A connection in a new transaction (SQLite's store takes its writer turn first)."""
+    def transaction(
+        self, engine: Engine, *, reads_only: bool = False
+    ) -> AbstractContextManager[Connection]:
+        """A connection in a new transaction (SQLite's store takes its writer turn first,
+        unless the transaction only reads)."""
         return engine.begin()
 
     def notify_ready(self, conn: Connection, queues: Iterable[str]) -> None:

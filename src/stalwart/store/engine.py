@@ -16,6 +16,8 @@ from .capabilities import is_disconnect
 
 # SQLite waits this long for the write lock before giving up (then the store retries).
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# The execution option of a SQLite transaction that only reads (`StoreBase.read`).
+READS_ONLY = "stalwart_reads_only"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -184,8 +186,12 @@ def _sqlite_engine(url: URL, **options: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Take the write lock at the start: a deferred transaction that reads and then
-        # writes can fail with "database is locked" no busy timeout can cure.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writes can fail with "database is locked" no busy timeout can cure. A
+        # transaction that only reads says so, and reads a snapshot beside the writer.
+        if conn.get_execution_options().get(READS_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

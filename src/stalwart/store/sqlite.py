@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from .engine import READS_ONLY
 from .generic import Store
 
 # Held while a WriterTurns opens its file, so threads racing to the first turn open it
@@ -98,7 +99,13 @@ class SqliteStore(Store):
         path = engine.url.database
         self._writers = WriterTurns(path) if path else None
 
-    def transaction(self, engine: Engine) -> AbstractContextManager[Connection]:
+    def transaction(
+        self, engine: Engine, *, reads_only: bool = False
+    ) -> AbstractContextManager[Connection]:
+        if reads_only:
+            # A reader needs neither the write lock nor a turn: in WAL mode it reads a
+            # snapshot beside the writer (a deferred BEGIN, see engine.py).
+            return _begin_reading(engine)
         if self._writers is None:
             return engine.begin()
         return _turn_then_begin(self._writers, engine)
@@ -109,4 +116,10 @@ def _turn_then_begin(writers: WriterTurns, engine: Engine) -> Iterator[Connectio
     # Only the transaction holds the turn: the pool's check-out and check-in (its reset)
     # come before and after, while the other writers go on.
     with engine.connect() as conn, writers.turn(), conn.begin():
+        yield conn
+
+
+@contextmanager
+def _begin_reading(engine: Engine) -> Iterator[Connection]:
+    with engine.connect().execution_options(**{READS_ONLY: True}) as conn, conn.begin():
         yield conn
