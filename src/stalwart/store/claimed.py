@@ -25,6 +25,7 @@ _FINISH_JOB = (
     f"UPDATE {j.name} SET finished_at = ?, started_at = ?, result = ?,"
     " attempts = attempts + 1, unique_key = NULL WHERE id = ?"
 )
+FinishRow = tuple[str, str, str | None, int]  # one job's parameters of _FINISH_JOB
 
 
 class ClaimedStore(StoreBase):
@@ -41,7 +42,7 @@ class ClaimedStore(StoreBase):
             return []
         # The finished rows' parameters are formatted before the transaction: on a
         # single-writer database, its lock is held for as little as can be.
-        finish = {
+        finish: dict[int, FinishRow] = {
             o.job_id: (
                 epoch_timestamp(o.finished_at),
                 epoch_timestamp(o.started_at),
@@ -58,7 +59,7 @@ class ClaimedStore(StoreBase):
         conn: Connection,
         process_id: int | None,
         outcomes: Sequence[Outcome],
-        finish: dict[int, tuple[str, str, str | None, int]],
+        finish: dict[int, FinishRow],
     ) -> list[int]:
         owned = self._take_owned(conn, process_id, [o.job_id for o in outcomes])
         mine = [o for o in outcomes if o.job_id in owned]
@@ -90,7 +91,7 @@ class ClaimedStore(StoreBase):
         self,
         conn: Connection,
         done: Sequence[Outcome],
-        finish: dict[int, tuple[str, str, str | None, int]],
+        finish: dict[int, FinishRow],
     ) -> None:
         release(
             conn, [o.concurrency_limits for o in done if o.concurrency_limits], self.clock.now()

@@ -33,7 +33,7 @@ from .flow import settle
 from .generic import Store
 from .migrations import QUEUE_TABLES
 from .notify import CHANNEL, ReadyListener
-from .ready import JOB_FIELDS, claimed_jobs, like_prefix, pattern_kind
+from .ready import JOB_FIELDS, claimed_jobs, pattern_kind, pattern_sql, pattern_value
 from .records import ClaimedJob, NewJob, Outcome, QueueSelector
 
 log = logging.getLogger("stalwart.store")
@@ -89,10 +89,12 @@ class PostgresStore(Store):
         process_id: int | None,
         now: datetime,
     ) -> Sequence[Any]:
-        params: dict[str, Any] = {"limit": limit, "pid": process_id, "now": now}
-        if pattern != "*":
-            prefix = pattern.endswith("*")
-            params["pattern"] = like_prefix(pattern[:-1]) if prefix else pattern
+        params: dict[str, Any] = {
+            "limit": limit,
+            "pid": process_id,
+            "now": now,
+            "pattern": pattern_value(pattern),
+        }
         if taken:
             params["taken"] = taken
         return conn.exec_driver_sql(claim_sql(pattern_kind(pattern), bool(taken)), params).all()
@@ -289,11 +291,7 @@ def claim_sql(kind: str, excludes_taken: bool) -> str:
     through ``= ANY(ARRAY(...))``: an index lookup whatever the statistics say. A join
     let a stale estimate (fresh tables, autovacuum off) pick hash joins over full scans
     of ready and jobs on every claim."""
-    conditions = [f"queue_name NOT IN (SELECT queue_name FROM {s.pauses.name})"]
-    if kind == "name":
-        conditions.append("queue_name = %(pattern)s")
-    elif kind == "prefix":
-        conditions.append("queue_name LIKE %(pattern)s ESCAPE '/'")
+    conditions = pattern_sql(kind, "queue_name", "%(pattern)s")
     if excludes_taken:
         conditions.append("NOT (job_id = ANY(%(taken)s))")
     fields = ", ".join(c.name for c in JOB_FIELDS)

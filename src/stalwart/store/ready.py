@@ -121,10 +121,8 @@ def claim_rows(
     (`JOB_FIELDS`, times as the driver returns them). Without SKIP LOCKED (SQLite) the
     write lock, held from the transaction's start, keeps claimers apart."""
     sql = pick_sql(source.name, pattern_kind(pattern), len(taken), skip_locked)
-    params: list[Any] = []
-    if pattern != "*":
-        params.append(like_prefix(pattern[:-1]) if pattern.endswith("*") else pattern)
-    params += [*taken, limit]
+    value = pattern_value(pattern)
+    params = [*([] if value is None else [value]), *taken, limit]
     rows = conn.exec_driver_sql(driver_sql(conn, sql), tuple(params)).fetchall()
     if not rows:
         return []
@@ -141,10 +139,26 @@ def pattern_kind(pattern: str) -> str:
     return "all" if pattern == "*" else "prefix" if pattern.endswith("*") else "name"
 
 
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching names that start with ``prefix`` (escape character '/')."""
-    escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+def pattern_value(pattern: str) -> str | None:
+    """What a pattern's condition (`pattern_sql`) is given: nothing for "*", the name,
+    or for "name*" a LIKE pattern of that prefix (escape character '/')."""
+    if pattern == "*":
+        return None
+    if not pattern.endswith("*"):
+        return pattern
+    escaped = pattern[:-1].replace("/", "//").replace("%", "/%").replace("_", "/_")
     return escaped + "%"
+
+
+def pattern_sql(kind: str, column: str, marker: str) -> list[str]:
+    """The conditions of one queue pattern on ``column``, paused queues left out, its
+    value (`pattern_value`) written as ``marker``: for the claims written out as SQL."""
+    conditions = [f"{column} NOT IN (SELECT queue_name FROM {s.pauses.name})"]
+    if kind == "name":
+        conditions.append(f"{column} = {marker}")
+    elif kind == "prefix":
+        conditions.append(f"{column} LIKE {marker} ESCAPE '/'")
+    return conditions
 
 
 @functools.lru_cache(maxsize=512)  # one per source, kind and count of ids left out
@@ -152,11 +166,7 @@ def pick_sql(source: str, kind: str, taken: int, skip_locked: bool) -> str:
     """The claim's pick in ``?`` style: written out, since building and compiling
     SQLAlchemy's statement took five times what SQLite took to run it, inside the write
     lock. Parameters: the pattern (unless "all"), the taken ids, the limit."""
-    conditions = [f"{source}.queue_name NOT IN (SELECT queue_name FROM {s.pauses.name})"]
-    if kind == "name":
-        conditions.append(f"{source}.queue_name = ?")
-    elif kind == "prefix":
-        conditions.append(f"{source}.queue_name LIKE ? ESCAPE '/'")
+    conditions = pattern_sql(kind, f"{source}.queue_name", "?")
     if taken:
         conditions.append(f"{source}.job_id NOT IN ({', '.join('?' * taken)})")
     fields = ", ".join(f"{j.name}.{c.name}" for c in JOB_FIELDS)

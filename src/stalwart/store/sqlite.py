@@ -85,8 +85,7 @@ class WriterTurns:
 
     def _open(self) -> None:
         # First use, or first use in a forked child, which opens a file of its own (the
-        # parent's was closed just after the fork).
-        self.forget_parent_file()
+        # parent's was closed just after the fork, `_after_fork_in_child`).
         self._lock = threading.RLock()
         self._depth = 0
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

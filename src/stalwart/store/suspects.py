@@ -23,9 +23,8 @@ class SuspectsStore(StoreBase):
         """Claim the first suspect of these queues, in priority then FIFO order."""
 
         def body(conn: Connection) -> ClaimedJob | None:
-            now = self.clock.now()
+            now, skip_locked = self.clock.now(), self.caps.skip_locked
             for pattern in queues.patterns:
-                skip_locked = self.caps.skip_locked
                 rows = claim_rows(conn, sx, pattern, [], 1, process_id, now, skip_locked)
                 if rows:
                     return claimed_job(rows[0], now)
